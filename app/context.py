@@ -1,0 +1,62 @@
+"""The running emulator: settings, clock, database and stores, shared by every request."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app.clock import SystemClock
+from app.methods import REGISTRY
+from app.methods.registry import Registry
+from app.settings import ConfigError, Settings
+from app.store.db import Database
+from app.store.fixtures import load_fixture_file
+from app.store.notifications import NotificationStore
+from app.store.portals import DEFAULT_PORTAL, PortalStore
+
+log = logging.getLogger("b24emu")
+
+
+@dataclass
+class Emulator:
+    """Everything a request handler may use."""
+
+    settings: Settings
+    clock: object
+    database: Database
+    portals: PortalStore
+    notifications: NotificationStore
+    registry: Registry
+    zone: ZoneInfo
+
+    @classmethod
+    def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
+        """Open (and migrate) the database; load the fixtures into an empty one."""
+        database = Database(settings.db)
+        database.migrate()
+        emulator = cls(settings, clock or SystemClock(), database, PortalStore(database),
+                       NotificationStore(database), REGISTRY, portal_zone(settings.timezone))
+        if seed and settings.fixtures and emulator.portals.is_empty():
+            emulator.seed(settings.fixtures)
+        return emulator
+
+    def seed(self, path: str | Path) -> dict:
+        """Load a fixture file (replacing the portal it describes)."""
+        portal = load_fixture_file(path)
+        self.portals.load(portal)
+        log.info("loaded portal %r from %s", portal["name"], path)
+        return portal
+
+    def portal_for_host(self, host: str) -> str:
+        """The portal a request's Host selects (one default portal for now)."""
+        return DEFAULT_PORTAL
+
+
+def portal_zone(name: str) -> ZoneInfo:
+    """The portal's time zone; a clear error for an unknown name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"B24EMU_TIMEZONE: unknown time zone {name!r}") from None

@@ -1,0 +1,14 @@
+"""The emulator's own endpoints, under the reserved prefix `/_emulator/` (never rate limited)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+bp = Blueprint("control", __name__, url_prefix="/_emulator")
+
+
+@bp.get("/health")
+def health():
+    """200 ready once the database is migrated and the fixtures are loaded."""
+    emulator = current_app.extensions["b24emu"]
+    return jsonify(status="ready", schema_version=emulator.database.schema_version())

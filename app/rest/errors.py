@@ -1,0 +1,98 @@
+"""Bitrix24 errors as data: code, description and HTTP status (spec Part A 3-4, B 1.3, 4.3, 6).
+
+Anything raised as a `BitrixError` is answered as ``{"error", "error_description"}`` with its
+status and no ``time`` key; the one place that does that is `app.rest.envelope.error_response`.
+"""
+
+from __future__ import annotations
+
+
+class BitrixError(Exception):
+    """An error a portal answers with; `extra` holds additional body keys (e.g. `argument`)."""
+
+    def __init__(self, code: str, description: str, status: int = 400, **extra):
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.status = status
+        self.extra = extra
+
+    def body(self) -> dict:
+        """The JSON body a portal sends for this error."""
+        return {"error": self.code, "error_description": self.description, **self.extra}
+
+
+def method_not_found() -> BitrixError:
+    """Unknown method: looked up before authentication (B 1.3 row 0)."""
+    return BitrixError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+
+
+def no_auth_found() -> BitrixError:
+    """No credentials in the request at all (B 6.2 step 7)."""
+    return BitrixError("NO_AUTH_FOUND", "Wrong authorization data", 401)
+
+
+def invalid_credentials() -> BitrixError:
+    """Webhook user or code wrong (B 6.2 step 3; 401 as the code sends it, Part A 3)."""
+    return BitrixError("INVALID_CREDENTIALS", "Invalid request credentials", 401)
+
+
+def invalid_token() -> BitrixError:
+    """An OAuth access token the portal does not know (B 6.3)."""
+    return BitrixError("invalid_token", "Unable to get application by token", 401)
+
+
+def expired_token() -> BitrixError:
+    """An OAuth access token past its expiry on the emulator's clock (B 6.3)."""
+    return BitrixError("expired_token", "The access token provided has expired", 401)
+
+
+def application_not_found() -> BitrixError:
+    """The token's application is missing or inactive (B 6.3)."""
+    return BitrixError("APPLICATION_NOT_FOUND", "Application not found", 401)
+
+
+def authorization_error() -> BitrixError:
+    """Valid credentials of an inactive user (B 6.2 step 6)."""
+    return BitrixError("authorization_error", "Unable to authorize user", 401)
+
+
+def insufficient_scope(auth_type: str) -> BitrixError:
+    """The method's scope is not granted to the webhook or token (B 6.2-6.3)."""
+    provider = "webhook token" if auth_type == "apauth" else "access token"
+    description = f"The request requires higher privileges than provided by the {provider}"
+    return BitrixError("insufficient_scope", description, 401)
+
+
+def internal_server_error() -> BitrixError:
+    """An unexpected failure, answered as the cloud front-end does (B 7.3)."""
+    return BitrixError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
+
+
+def payload_too_large(limit: int) -> BitrixError:
+    """A body over the size limit (emulator rule; a portal's front-end answers 413 too)."""
+    return BitrixError(
+        "REQUEST_ENTITY_TOO_LARGE", f"Request body is larger than {limit} bytes", 413
+    )
+
+
+def user_id_empty() -> BitrixError:
+    """USER_ID (or TO) is not a positive integer (B 1.3 row 4)."""
+    return BitrixError("USER_ID_EMPTY", "User ID can't be empty")
+
+
+def message_empty() -> BitrixError:
+    """MESSAGE is empty after trim (B 1.3 row 5)."""
+    return BitrixError("MESSAGE_EMPTY", "Message can't be empty")
+
+
+def attach_oversize() -> BitrixError:
+    """The normalized ATTACH is over the size limit (Part A 5)."""
+    return BitrixError(
+        "ATTACH_OVERSIZE", "You have exceeded the maximum allowable size of attach"
+    )
+
+
+def attach_error() -> BitrixError:
+    """ATTACH is truthy but nothing valid is left of it (Part A 6)."""
+    return BitrixError("ATTACH_ERROR", "Incorrect attach params")

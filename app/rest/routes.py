@@ -1,0 +1,112 @@
+"""The emulated `/rest/` surface: URL shapes to a RestRequest, and the answer back (Part A 1).
+
+`/rest/<method>` (OAuth) and `/rest/<user>/<code>/<method>` (webhook), with `.json`/`.xml`,
+a trailing slash, doubled slashes and any case; never a redirect.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import PathConverter
+
+from app.rest import envelope, errors, params
+from app.rest.dispatch import RestRequest, handle
+
+log = logging.getLogger("b24emu.rest")
+bp = Blueprint("rest", __name__)
+HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class AnyPathConverter(PathConverter):
+    """A path that may start with or contain empty segments (`/rest//im.notify`)."""
+
+    regex = ".*?"
+    part_isolating = False  # spans "/" (werkzeug infers True from a regex without a slash)
+
+
+@dataclass(frozen=True)
+class RestPath:
+    """What the URL says: method, transport and webhook credentials."""
+
+    method: str
+    transport: str
+    aplogin: str | None = None
+    ap: str | None = None
+
+
+def parse_rest_path(subpath: str) -> RestPath | None:
+    """`<method>[.json|.xml]` or `<user>/<code>/<method>[.json|.xml]`, slashes forgiven."""
+    segments = [segment for segment in subpath.split("/") if segment]
+    if len(segments) not in (1, 3):
+        return None
+    name, transport = segments[-1], "json"
+    stem, dot, suffix = name.rpartition(".")
+    if dot and suffix.lower() in ("json", "xml"):
+        name, transport = stem, suffix.lower()
+    if len(segments) == 1:
+        return RestPath(name.lower(), transport)
+    return RestPath(name.lower(), transport, segments[0], segments[1])
+
+
+@bp.route("/rest/", defaults={"subpath": ""}, methods=HTTP_METHODS)
+@bp.route("/rest/<anypath:subpath>", methods=HTTP_METHODS)
+def rest(subpath: str) -> Response:
+    """Every emulated REST call comes through here."""
+    path = parse_rest_path(subpath) or RestPath("", _transport_hint(subpath))
+    if request.method == "OPTIONS":
+        return Response(b"", 200, envelope.BASE_HEADERS)
+    emulator = current_app.extensions["b24emu"]
+    try:
+        decoded = _decode_params(emulator.settings.max_body_bytes)
+    except RequestEntityTooLarge:
+        error = errors.payload_too_large(emulator.settings.max_body_bytes)
+        return _respond(*envelope.error_response(error, path.transport))
+    rest_request = RestRequest(
+        method=path.method, transport=path.transport, params=decoded,
+        portal=emulator.portal_for_host(request.host), aplogin=path.aplogin, ap=path.ap,
+        bearer=_bearer_token(), client_ip=request.remote_addr or "",
+    )
+    return _respond(*handle(emulator, rest_request))
+
+
+def _decode_params(max_body_bytes: int) -> dict:
+    """Query and body decoded the PHP way; too large a body raises RequestEntityTooLarge."""
+    if request.content_length is not None and request.content_length > max_body_bytes:
+        raise RequestEntityTooLarge()
+    content_type = request.headers.get("Content-Type")
+    form_pairs = None
+    body = b""
+    if request.method == "POST" and request.mimetype == "multipart/form-data":
+        form_pairs = list(request.form.items(multi=True))
+    elif request.method == "POST":
+        body = request.get_data(cache=False)
+    return params.decode_request(
+        http_method=request.method, query_string=request.query_string,
+        content_type=content_type, body=body, form_pairs=form_pairs,
+    )
+
+
+def _bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer …` header (B 6.3)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _transport_hint(subpath: str) -> str:
+    """The transport of a URL too malformed to route, so its 404 matches what was asked."""
+    return "xml" if subpath.rstrip("/").lower().endswith(".xml") else "json"
+
+
+def _respond(body: bytes, status: int, headers: dict) -> Response:
+    return Response(body, status, headers)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    """Any failure not foreseen: logged with its traceback, answered as Bitrix's 500."""
+    log.exception("unexpected error in %s %s", request.method, request.path)
+    return _respond(*envelope.error_response(errors.internal_server_error()))

@@ -1,0 +1,46 @@
+"""Serving under gunicorn: several worker processes, each with its own SQLite connections."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from app.settings import Settings
+
+
+class _Gunicorn(BaseApplication):
+    """gunicorn driven from code, so `b24emu serve` needs no config file."""
+
+    def __init__(self, settings: Settings, options: dict):
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from app import create_app
+
+        # Each worker opens the already migrated and seeded database after the fork.
+        return create_app(self.settings, seed=False)
+
+
+def gunicorn_options(settings: Settings) -> dict:
+    """Worker model and timeouts: threads for concurrent requests, a graceful stop."""
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+
+
+def run_gunicorn(settings: Settings) -> None:
+    """Serve until stopped (SIGTERM or Ctrl-C lets in-flight requests finish)."""
+    _Gunicorn(settings, gunicorn_options(settings)).run()

@@ -1,0 +1,72 @@
+"""Every setting of the emulator, read once from the environment (prefix ``B24EMU_``).
+
+| variable | default | meaning |
+|---|---|---|
+| B24EMU_HOST | 127.0.0.1 | address `b24emu serve` listens on |
+| B24EMU_PORT | 8080 | port `b24emu serve` listens on |
+| B24EMU_DB | b24emu.sqlite3 | SQLite database file (created on first start) |
+| B24EMU_FIXTURES | fixtures/default.json | portal loaded into an empty database ("" for none) |
+| B24EMU_WORKERS | 2 | WSGI worker processes |
+| B24EMU_THREADS | 4 | threads per worker |
+| B24EMU_TIMEZONE | UTC | the portal's time zone (offset of `date_start`, `server.time`) |
+| B24EMU_ATTACH_MAX_BYTES | 30720 | largest normalized ATTACH that passes (cloud today: 59999) |
+| B24EMU_MAX_BODY_BYTES | 8388608 | largest request body; larger is refused with 413 |
+| B24EMU_LOG_LEVEL | INFO | log level of the emulator's own logger |
+
+The README's settings table is this table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+ENV_PREFIX = "B24EMU_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The emulator's configuration; build with `Settings.from_env()` or directly in tests."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: str = "b24emu.sqlite3"
+    fixtures: str = "fixtures/default.json"
+    workers: int = 2
+    threads: int = 4
+    timezone: str = "UTC"
+    attach_max_bytes: int = 30720
+    max_body_bytes: int = 8 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then B24EMU_* variables, then explicit overrides (e.g. CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _convert(field.name, field.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some settings changed (None leaves a setting as it is)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _convert(name: str, type_name: Any, raw: str) -> Any:
+    """Parse one environment value into the field's type, naming the variable on failure."""
+    if type_name in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            message = f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}"
+            raise ConfigError(message) from None
+    return raw

@@ -1,0 +1,50 @@
+"""The schema, as numbered migrations. Never edit a released migration: append a new one."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def _v1_portal_and_notifications(db: sqlite_utils.Database) -> None:
+    """Portals (users, webhooks, OAuth apps and tokens) and the notifications they exchange."""
+    db["portals"].create({"name": "text", "domain": "text", "timezone": "text"}, pk="name")
+    db["users"].create(
+        {
+            "portal": "text", "id": int, "login": "text", "name": "text", "last_name": "text",
+            "email": "text", "active": int, "admin": int, "gender": "text", "time_zone": "text",
+            "date_register": "text", "departments": "text",
+        },
+        pk=("portal", "id"),
+        not_null={"portal", "id"},
+    )
+    db["webhooks"].create(
+        {"portal": "text", "id": int, "user_id": int, "code": "text", "scopes": "text",
+         "title": "text"},
+        pk=("portal", "id"),
+    )
+    db["apps"].create(
+        {"portal": "text", "client_id": "text", "client_secret": "text", "name": "text",
+         "code": "text", "scopes": "text", "active": int},
+        pk=("portal", "client_id"),
+    )
+    db["tokens"].create(
+        {"access_hash": "text", "portal": "text", "client_id": "text", "user_id": int,
+         "kind": "text", "scopes": "text", "expires_at": float},
+        pk="access_hash",
+    )
+    # AUTOINCREMENT semantics: an id is never reused, even after deletes (a portal's ids grow).
+    db.execute(
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, recipient_id INTEGER,
+            sender_id INTEGER, notify_type INTEGER, module TEXT, event TEXT, message TEXT,
+            message_out TEXT, notify_tag TEXT, notify_sub_tag TEXT, attach TEXT,
+            created_at REAL, is_read INTEGER NOT NULL DEFAULT 0, read_at REAL, method TEXT,
+            auth_type TEXT, credential TEXT)"""
+    )
+    notifications = db["notifications"]
+    notifications.create_index(["portal", "recipient_id", "id"])
+    notifications.create_index(["portal", "notify_tag"])
+    notifications.create_index(["portal", "notify_sub_tag"])
+
+
+MIGRATIONS = [_v1_portal_and_notifications]

@@ -1,0 +1,75 @@
+"""The fixture format: the default portal, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.store.fixtures import FixtureError, load_fixture_file, parse_fixture
+from tests.conftest import ROOT
+
+DEFAULT = ROOT / "fixtures" / "default.json"
+
+
+def test_default_portal_is_what_the_readme_promises():
+    portal = load_fixture_file(DEFAULT)
+    users = {user["id"]: user for user in portal["users"]}
+    assert set(users) == {1, 2, 3}
+    assert users[1]["active"] and users[1]["admin"] and users[2]["active"]
+    assert not users[3]["active"]
+    hooks = {hook["code"]: hook for hook in portal["webhooks"]}
+    assert hooks["devtoken"]["user_id"] == 1 and {"im", "user"} <= set(hooks["devtoken"]["scopes"])
+    assert hooks["noimtoken"]["user_id"] == 2 and "im" not in hooks["noimtoken"]["scopes"]
+    [app] = portal["apps"]
+    assert app["client_id"] == "local.emulator.app" and app["scopes"] == ["im"]
+    tokens = {token["access_token"]: token for token in app["tokens"]}
+    assert tokens["devaccesstoken"]["user_id"] == 1
+    assert tokens["devaccesstoken"]["expires_at"].year == 2099
+    assert tokens["expiredaccesstoken"]["expires_at"].year == 2020
+
+
+def minimal(**changes) -> dict:
+    return {"users": [{"id": 1}], **changes}
+
+
+@pytest.mark.parametrize("data, message", [
+    ({}, "users: Missing data for required field."),
+    ({"users": [{"id": 0}]}, "users[0].id: Must be greater than or equal to 1."),
+    ({"users": [{"id": "1"}]}, "users[0].id: Not a valid integer."),
+    ({"users": [{"id": 1}, {"id": 1}]}, "users[1].id: duplicate user id 1"),
+    (minimal(webhooks=[{"user_id": 5, "code": "x", "scopes": ["im"]}]),
+     "webhooks[0].user_id: no such user"),
+    (minimal(webhooks=[{"user_id": 1, "code": "has space", "scopes": ["im"]}]),
+     "webhooks[0].code: String does not match expected pattern."),
+    (minimal(webhooks=[{"user_id": 1, "code": "x"}]),
+     "webhooks[0].scopes: Missing data for required field."),
+    (minimal(apps=[{"client_id": "a", "client_secret": "s", "scopes": ["im"],
+                    "tokens": [{"access_token": "t", "user_id": 9,
+                                "expires_at": "2030-01-01T00:00:00+00:00"}]}]),
+     "apps[0].tokens[0].user_id: no such user"),
+    (minimal(apps=[{"client_id": "a", "client_secret": "s", "scopes": ["im"],
+                    "tokens": [{"access_token": "t", "user_id": 1, "expires_at": "tomorrow"}]}]),
+     "apps[0].tokens[0].expires_at: Not a valid datetime."),
+    (minimal(colour="blue"), "colour: Unknown field."),
+])
+def test_bad_fixture_names_the_field(data, message):
+    with pytest.raises(FixtureError) as caught:
+        parse_fixture(data)
+    assert message in str(caught.value)
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(FixtureError, match="cannot read"):
+        load_fixture_file(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{\n  'users': []\n}")
+    with pytest.raises(FixtureError, match=r"broken.json: not valid JSON \(line 2"):
+        load_fixture_file(broken)
+
+
+def test_webhook_ids_are_assigned(tmp_path):
+    data = minimal(webhooks=[{"user_id": 1, "code": "a", "scopes": []},
+                             {"id": 1, "user_id": 1, "code": "b", "scopes": []}])
+    portal = parse_fixture(json.loads(json.dumps(data)))
+    assert [hook["id"] for hook in portal["webhooks"]] == [2, 1]

@@ -1,0 +1,109 @@
+"""End to end: the real `b24emu serve` (gunicorn workers, SQLite file) over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A `python -m app serve` process on a free port."""
+
+    def __init__(self, db: Path, fixtures: str, extra_env: dict | None = None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "B24EMU_LOG_LEVEL": "WARNING", **(extra_env or {})}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(self.port), "--db", str(db),
+             "--fixtures", fixtures, "--workers", "2"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stdout.read()}")
+            try:
+                if requests.get(f"{self.base}/_emulator/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=30)
+        return output
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "e2e.sqlite3"
+
+
+def test_default_portal_over_http_and_restart(db_path):
+    server = Server(db_path, "fixtures/default.json")
+    try:
+        health = requests.get(f"{server.base}/_emulator/health", timeout=5)
+        assert health.json()["status"] == "ready"
+        response = requests.get(
+            f"{server.base}/rest/1/devtoken/im.notify.personal.add.json",
+            params={"USER_ID": 2, "MESSAGE": "hi"}, timeout=5)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+        body = response.json()
+        assert isinstance(body["result"], int)
+        assert set(body["time"]) == {"start", "finish", "duration", "processing", "date_start",
+                                     "date_finish", "operating_reset_at", "operating"}
+        denied = requests.post(f"{server.base}/rest/2/noimtoken/im.notify.personal.add",
+                               json={"USER_ID": 1, "MESSAGE": "x"}, timeout=5)
+        assert (denied.status_code, denied.json()["error"]) == (401, "insufficient_scope")
+    finally:
+        output = server.stop()
+    assert "webhook of user 1 [im,user,user_basic]:" in output
+    assert f"{server.base}/rest/1/devtoken/" in output
+    first_id = body["result"]
+
+    restarted = Server(db_path, "fixtures/default.json")
+    try:
+        again = requests.post(f"{restarted.base}/rest/1/devtoken/im.notify.personal.add",
+                              json={"USER_ID": 2, "MESSAGE": "after restart"}, timeout=5).json()
+        assert again["result"] > first_id
+    finally:
+        restarted.stop()
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT id, message FROM notifications ORDER BY id").fetchall()
+    assert rows == [(first_id, "hi"), (again["result"], "after restart")]
+
+
+def test_bad_fixture_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"users": [{"id": "one"}], "webhooks": [{"user_id": 1}]}')
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "x.sqlite3"),
+         "--fixtures", str(bad), "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "users[0].id: Not a valid integer." in result.stderr
+    assert "webhooks[0].code: Missing data for required field." in result.stderr
+    assert "Traceback" not in result.stderr
