@@ -21,7 +21,6 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app tests
-	$(VENV)/bin/ruff format --check app tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
