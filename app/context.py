@@ -13,6 +13,7 @@ from app.methods.registry import Registry
 from app.settings import ConfigError, Settings
 from app.store.db import Database
 from app.store.fixtures import load_fixture_file
+from app.store.limits import RateLimiter, rate_limit_for
 from app.store.notifications import NotificationStore
 from app.store.portals import DEFAULT_PORTAL, PortalStore
 
@@ -30,6 +31,7 @@ class Emulator:
     notifications: NotificationStore
     registry: Registry
     zone: ZoneInfo
+    rate_limiter: RateLimiter | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
@@ -38,6 +40,11 @@ class Emulator:
         database.migrate()
         emulator = cls(settings, clock or SystemClock(), database, PortalStore(database),
                        NotificationStore(database), REGISTRY, portal_zone(settings.timezone))
+        try:
+            limit = rate_limit_for(settings.rate_limit, settings.rate_capacity, settings.rate_drain)
+        except ValueError as error:
+            raise ConfigError(f"B24EMU_RATE_LIMIT: {error}") from None
+        emulator.rate_limiter = RateLimiter(database, limit) if limit else None
         if seed and settings.fixtures and emulator.portals.is_empty():
             emulator.seed(settings.fixtures)
         return emulator

@@ -12,6 +12,9 @@
 | B24EMU_ATTACH_MAX_BYTES | 30720 | largest normalized ATTACH that passes (cloud today: 59999) |
 | B24EMU_MAX_BODY_BYTES | 8388608 | largest request body; larger is refused with 413 |
 | B24EMU_LOG_LEVEL | INFO | log level of the emulator's own logger |
+| B24EMU_RATE_LIMIT | standard | rate preset: standard (50, 2/s), enterprise (250, 5/s), off |
+| B24EMU_RATE_CAPACITY | (preset) | bucket capacity: requests admitted in a burst |
+| B24EMU_RATE_DRAIN | (preset) | requests per second the bucket drains |
 
 The README's settings table is this table.
 """
@@ -43,6 +46,9 @@ class Settings:
     attach_max_bytes: int = 30720
     max_body_bytes: int = 8 * 1024 * 1024
     log_level: str = "INFO"
+    rate_limit: str = "standard"
+    rate_capacity: float | None = None
+    rate_drain: float | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -63,6 +69,11 @@ class Settings:
 
 def _convert(name: str, type_name: Any, raw: str) -> Any:
     """Parse one environment value into the field's type, naming the variable on failure."""
+    if type_name in (float, "float | None", "float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
     if type_name in (int, "int"):
         try:
             return int(raw)

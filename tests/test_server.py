@@ -107,3 +107,25 @@ def test_bad_fixture_is_a_clear_error(tmp_path):
     assert "users[0].id: Not a valid integer." in result.stderr
     assert "webhooks[0].code: Missing data for required field." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_two_server_processes_share_one_rate_bucket(db_path):
+    # A drain this slow makes the count exact whatever the machine's speed.
+    env = {"B24EMU_RATE_CAPACITY": "20", "B24EMU_RATE_DRAIN": "0.0001"}
+    first = Server(db_path, "fixtures/default.json", env)
+    second = Server(db_path, "fixtures/default.json", env)
+    try:
+        statuses = []
+        for index in range(40):
+            base = (first if index % 2 else second).base
+            reply = requests.get(f"{base}/rest/1/devtoken/im.notify.personal.add",
+                                 params={"MESSAGE": "x"}, timeout=5)
+            statuses.append(reply.status_code)
+        assert statuses.count(400) == 20 and statuses.count(503) == 20
+        assert statuses[:20] == [400] * 20
+        assert requests.get(f"{first.base}/rest/1/devtoken/im.notify.personal.add",
+                            timeout=5).json() == {"error": "QUERY_LIMIT_EXCEEDED",
+                                                  "error_description": "Too many requests"}
+    finally:
+        first.stop()
+        second.stop()

@@ -35,6 +35,7 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     started = emulator.clock.now()
     method = emulator.registry.get(request.method)
     try:
+        _admit(emulator, request, started)
         if method is None:
             raise errors.method_not_found()
         caller = auth.authenticate(
@@ -51,6 +52,13 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     )
     _log_call(method.name, 200, "", finished - started)
     return envelope.render(envelope.success_body(result, time), 200, request.transport)
+
+
+def _admit(emulator, request: RestRequest, now: float) -> None:
+    """The portal's front door: the leaky bucket refuses before anything else (B 5.1)."""
+    limiter = emulator.rate_limiter
+    if limiter is not None and not limiter.admit(request.portal, request.client_ip, now):
+        raise errors.query_limit_exceeded()
 
 
 def execute(emulator, method: Method, params: dict, caller: Caller, started: float):

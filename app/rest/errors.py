@@ -76,6 +76,11 @@ def payload_too_large(limit: int) -> BitrixError:
     )
 
 
+def query_limit_exceeded() -> BitrixError:
+    """The request-rate bucket is full (Part A 10; 503 as current docs and SDKs expect)."""
+    return BitrixError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
+
+
 def user_id_empty() -> BitrixError:
     """USER_ID (or TO) is not a positive integer (B 1.3 row 4)."""
     return BitrixError("USER_ID_EMPTY", "User ID can't be empty")

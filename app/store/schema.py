@@ -47,4 +47,12 @@ def _v1_portal_and_notifications(db: sqlite_utils.Database) -> None:
     notifications.create_index(["portal", "notify_sub_tag"])
 
 
-MIGRATIONS = [_v1_portal_and_notifications]
+def _v2_rate_buckets(db: sqlite_utils.Database) -> None:
+    """The request-rate leaky bucket of each (portal, client IP) (spec Part A 10)."""
+    db["rate_buckets"].create(
+        {"portal": "text", "client_ip": "text", "level": float, "updated_at": float},
+        pk=("portal", "client_ip"),
+    )
+
+
+MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets]

@@ -1,0 +1,121 @@
+"""The 2 requests/second leaky bucket, exactly, on the emulator's clock (spec Part A 10)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from app import create_app
+
+LIMITED = {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
+CALL = "/rest/1/devtoken/im.notify.personal.add?MESSAGE=x"  # 400 USER_ID_EMPTY when admitted
+
+
+def hit(client, ip: str = "10.0.0.1", path: str = CALL) -> int:
+    return client.get(path, environ_base={"REMOTE_ADDR": ip}).status_code
+
+
+def test_the_51st_request_of_a_burst_is_refused(client):
+    statuses = [hit(client) for _ in range(51)]
+    assert statuses[:50] == [400] * 50
+    assert statuses[50] == 503
+    refused = client.get(CALL, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert refused.get_json() == LIMITED and refused.status_code == 503
+
+
+def test_refused_requests_do_not_fill_the_bucket(client, clock):
+    for _ in range(50):
+        hit(client)
+    assert [hit(client) for _ in range(20)] == [503] * 20
+    clock.advance(0.5)  # drains exactly one request
+    assert [hit(client), hit(client)] == [400, 503]
+
+
+def test_steady_state_is_two_per_second(client, clock):
+    for _ in range(50):
+        hit(client)
+    admitted = 0
+    for _ in range(80):  # 8 requests per second for 10 seconds (steps exact in binary)
+        clock.advance(0.125)
+        admitted += hit(client) == 400
+    assert admitted == 20
+
+
+def test_buckets_are_per_client_ip(client):
+    for _ in range(50):
+        hit(client, "10.0.0.1")
+    assert hit(client, "10.0.0.1") == 503
+    assert hit(client, "10.0.0.2") == 400
+
+
+def test_limit_comes_before_method_lookup_and_auth(client):
+    for _ in range(50):
+        hit(client)
+    assert hit(client, path="/rest/no.such.method") == 503
+    assert hit(client, path="/rest/1/wrongtoken/im.notify.personal.add") == 503
+
+
+def test_control_endpoints_are_never_limited(client):
+    for _ in range(50):
+        hit(client)
+    assert hit(client) == 503
+    health = client.get("/_emulator/health", environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert health.status_code == 200
+
+
+def test_a_restart_does_not_hand_out_a_fresh_burst(app, settings, clock):
+    client = app.test_client()
+    for _ in range(50):
+        hit(client)
+    app.extensions["b24emu"].database.close()
+    restarted = create_app(settings, clock=clock).test_client()
+    assert hit(restarted) == 503
+
+
+@pytest.mark.parametrize("overrides, admitted", [
+    ({"rate_limit": "enterprise"}, 250),
+    ({"rate_limit": "standard", "rate_capacity": 5.0}, 5),
+    ({"rate_limit": "off"}, 300),
+])
+def test_presets_and_overrides(settings, clock, overrides, admitted):
+    client = create_app(settings.with_overrides(**overrides), clock=clock).test_client()
+    statuses = [hit(client) for _ in range(300)]
+    assert statuses.count(400) == admitted
+
+
+def test_unknown_preset_is_a_clear_error(settings, clock):
+    from app.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown rate limit preset 'gold'"):
+        create_app(settings.with_overrides(rate_limit="gold"), clock=clock)
+
+
+def reference_bucket(times: list[float], capacity: float, drain: float) -> list[bool]:
+    """An independent model: drain continuously, admit while level + 1 <= capacity."""
+    decisions, level, last = [], 0.0, None
+    for now in times:
+        if last is not None:
+            level = max(0.0, level - (now - last) * drain)
+        last = now
+        ok = level + 1 <= capacity
+        level += ok
+        decisions.append(ok)
+    return decisions
+
+
+def test_model_check_against_a_reference_bucket(client, clock):
+    rng = random.Random(20261122)  # a recorded schedule: bursts, pauses and steady trickles
+    times, now = [], clock.now()
+    while len(times) < 600:
+        # steps exact in binary floating point, so the reference needs no tolerance
+        for _ in range(rng.randint(10, 90)):
+            now += rng.choice([0.0, 0.0, 0.125, 0.25, 0.5])
+            times.append(now)
+        now += rng.choice([0.5, 2.0, 8.0, 30.0])
+    emulator_says = []
+    for when in times:
+        clock.set(when)
+        emulator_says.append(hit(client, path="/rest/no.such.method") == 404)
+    assert emulator_says == reference_bucket(times, 50, 2)
+    assert 0 < emulator_says.count(False) < len(times)
