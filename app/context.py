@@ -13,7 +13,7 @@ from app.methods.registry import Registry
 from app.settings import ConfigError, Settings
 from app.store.db import Database
 from app.store.fixtures import load_fixture_file
-from app.store.limits import RateLimiter, rate_limit_for
+from app.store.limits import OperatingLimiter, RateLimiter, parse_costs, rate_limit_for
 from app.store.notifications import NotificationStore
 from app.store.portals import DEFAULT_PORTAL, PortalStore
 
@@ -32,6 +32,7 @@ class Emulator:
     registry: Registry
     zone: ZoneInfo
     rate_limiter: RateLimiter | None = None
+    operating: OperatingLimiter | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
@@ -45,6 +46,11 @@ class Emulator:
         except ValueError as error:
             raise ConfigError(f"B24EMU_RATE_LIMIT: {error}") from None
         emulator.rate_limiter = RateLimiter(database, limit) if limit else None
+        try:
+            costs = parse_costs(settings.operating_costs)
+        except ValueError as error:
+            raise ConfigError(f"B24EMU_OPERATING_COSTS: {error}") from None
+        emulator.operating = OperatingLimiter(database, settings.operating_limit, costs)
         if seed and settings.fixtures and emulator.portals.is_empty():
             emulator.seed(settings.fixtures)
         return emulator

@@ -15,6 +15,8 @@
 | B24EMU_RATE_LIMIT | standard | rate preset: standard (50, 2/s), enterprise (250, 5/s), off |
 | B24EMU_RATE_CAPACITY | (preset) | bucket capacity: requests admitted in a burst |
 | B24EMU_RATE_DRAIN | (preset) | requests per second the bucket drains |
+| B24EMU_OPERATING_LIMIT | 480 | seconds of run time per method per 10 minutes; 0: off |
+| B24EMU_OPERATING_COSTS | "" | simulated run time per call, e.g. `im.notify.personal.add=60` |
 
 The README's settings table is this table.
 """
@@ -49,6 +51,8 @@ class Settings:
     rate_limit: str = "standard"
     rate_capacity: float | None = None
     rate_drain: float | None = None
+    operating_limit: float = 480.0
+    operating_costs: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

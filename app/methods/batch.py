@@ -71,11 +71,13 @@ def _run_command(call: Call, command: str, state: dict):
     started = clock.now()
     try:
         _check_scope(call, target)
-        result, processing = dispatch.execute(call.emulator, target, params, call.caller, started)
+        result, processing, budget = dispatch.execute(
+            call.emulator, target, params, call.caller, started)
     except BitrixError as error:
         return error
     time = envelope.time_object(start=started, finish=clock.now(), processing=processing,
-                                zone=call.emulator.zone)
+                                zone=call.emulator.zone, operating=budget.operating,
+                                operating_reset_at=budget.reset_at)
     return result, time
 
 

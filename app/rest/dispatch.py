@@ -42,13 +42,14 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
             emulator.portals, request.portal, aplogin=request.aplogin, ap=request.ap,
             bearer=request.bearer, params=request.params, now=started,
         )
-        result, processing = execute(emulator, method, request.params, caller, started)
+        result, processing, budget = execute(emulator, method, request.params, caller, started)
     except BitrixError as error:
         _log_call(request.method, error.status, error.code, emulator.clock.now() - started)
         return envelope.error_response(error, request.transport)
     finished = emulator.clock.now()
     time = envelope.time_object(
-        start=started, finish=finished, processing=processing, zone=emulator.zone
+        start=started, finish=finished, processing=processing, zone=emulator.zone,
+        operating=budget.operating, operating_reset_at=budget.reset_at,
     )
     _log_call(method.name, 200, "", finished - started)
     return envelope.render(envelope.success_body(result, time), 200, request.transport)
@@ -62,8 +63,11 @@ def _admit(emulator, request: RestRequest, now: float) -> None:
 
 
 def execute(emulator, method: Method, params: dict, caller: Caller, started: float):
-    """Run a method for an authenticated caller: (result, processing seconds)."""
+    """Run a method for a caller: (result, processing seconds, operating budget)."""
     auth.check_scope(caller, method)
+    key = (caller.portal, caller.auth_type, caller.credential, method.name)
+    if emulator.operating.blocked(key, started):
+        raise errors.operation_time_limit()
     call = Call(
         method=method.name,
         params=_handler_params(method, params),
@@ -73,8 +77,15 @@ def execute(emulator, method: Method, params: dict, caller: Caller, started: flo
         start=params.get("start"),
     )
     begin = emulator.clock.now()
-    result = method.handler(call)
-    return result, emulator.clock.now() - begin
+    try:
+        result = method.handler(call)
+    except BitrixError:
+        # A run is billed whatever its outcome (LoadLimiter records every finished call).
+        emulator.operating.charge(key, emulator.clock.now() - begin, emulator.clock.now())
+        raise
+    finished = emulator.clock.now()
+    budget = emulator.operating.charge(key, finished - begin, finished)
+    return result, finished - begin, budget
 
 
 def _handler_params(method: Method, params: dict) -> dict:

@@ -81,6 +81,12 @@ def query_limit_exceeded() -> BitrixError:
     return BitrixError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
 
 
+def operation_time_limit() -> BitrixError:
+    """The method's operating budget is spent (Part A 11)."""
+    return BitrixError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.",
+                       429)
+
+
 def user_id_empty() -> BitrixError:
     """USER_ID (or TO) is not a positive integer (B 1.3 row 4)."""
     return BitrixError("USER_ID_EMPTY", "User ID can't be empty")

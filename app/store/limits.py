@@ -68,3 +68,73 @@ class RateLimiter:
             return 0.0
         level, updated_at = row
         return max(0.0, level - self.limit.drain * max(0.0, now - updated_at))
+
+
+# The operating budget (Part A 11, B 5.2, LoadLimiter): ten one-minute buckets of handler time per
+# (auth type, app or webhook, method); only runs over 0.1 s count; a bucket expires 600 s after
+# its first run; over the limit the method is refused until the oldest bucket expires.
+MINIMAL_FIX_TIME = 0.1
+BUCKET_LIFETIME = 600
+IGNORED_METHODS = frozenset({"batch"})  # LoadLimiter::$ignoreMethod: batch itself is not billed
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What `time.operating` and `time.operating_reset_at` report for one call."""
+
+    operating: float
+    reset_at: int | None
+
+
+class OperatingLimiter:
+    """Check and charge a method's operating time, shared by every worker through SQLite."""
+
+    def __init__(self, database: Database, limit_seconds: float, costs: dict[str, float]):
+        self.database = database
+        self.limit_seconds = limit_seconds
+        self.costs = costs
+
+    def blocked(self, key: tuple, now: float) -> bool:
+        """True when the method's live buckets already exceed the limit."""
+        if self.limit_seconds <= 0 or key[3] in IGNORED_METHODS:
+            return False
+        return self.budget(key, now).operating > self.limit_seconds
+
+    def charge(self, key: tuple, run_seconds: float, now: float) -> Budget:
+        """Count one finished run (plus the method's simulated cost); report the budget."""
+        if key[3] in IGNORED_METHODS:
+            return Budget(0, None)
+        seconds = run_seconds + self.costs.get(key[3], 0.0)
+        if seconds > MINIMAL_FIX_TIME:
+            with self.database.write() as db:
+                db.execute(
+                    "INSERT INTO operating_buckets (portal, auth_type, credential, method, minute,"
+                    " seconds, first_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (portal,"
+                    " auth_type, credential, method, minute) DO UPDATE SET"
+                    " seconds = seconds + excluded.seconds",
+                    [*key, int(now // 60), seconds, now],
+                )
+        return self.budget(key, now)
+
+    def budget(self, key: tuple, now: float) -> Budget:
+        """Sum of the live buckets and when the oldest of them expires."""
+        row = self.database.db.execute(
+            "SELECT coalesce(sum(seconds), 0), min(first_at) FROM operating_buckets"
+            " WHERE portal = ? AND auth_type = ? AND credential = ? AND method = ?"
+            " AND first_at + ? > ?",
+            [*key, BUCKET_LIFETIME, now],
+        ).fetchone()
+        reset_at = int(row[1] + BUCKET_LIFETIME) if row[1] is not None else None
+        return Budget(round(row[0], 6), reset_at)
+
+
+def parse_costs(text: str) -> dict[str, float]:
+    """`im.notify.personal.add=0.5,batch=0` -> {method: seconds} (simulated handler cost)."""
+    costs: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, seconds = item.partition("=")
+        try:
+            costs[name.strip().lower()] = float(seconds)
+        except ValueError:
+            raise ValueError(f"{item!r} is not method=seconds") from None
+    return costs

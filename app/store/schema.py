@@ -55,4 +55,13 @@ def _v2_rate_buckets(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets]
+def _v3_operating_buckets(db: sqlite_utils.Database) -> None:
+    """Per-method operating time in one-minute buckets (spec Part A 11, B 5.2)."""
+    db["operating_buckets"].create(
+        {"portal": "text", "auth_type": "text", "credential": "text", "method": "text",
+         "minute": int, "seconds": float, "first_at": float},
+        pk=("portal", "auth_type", "credential", "method", "minute"),
+    )
+
+
+MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets]
