@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fixtures", help="portal loaded into an empty database (B24EMU_FIXTURES)")
     serve.add_argument("--workers", type=int, help="worker processes (B24EMU_WORKERS, default 2)")
     serve.add_argument("--threads", type=int, help="threads per worker (B24EMU_THREADS)")
+    serve.add_argument("--tls", action="store_const", const=1,
+                       help="serve HTTPS with a local CA kept in B24EMU_TLS_DIR (B24EMU_TLS=1)")
     serve.set_defaults(run=serve_command)
     return parser
 
@@ -44,28 +46,44 @@ def serve_command(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(
         host=args.host, port=args.port, db=args.db, fixtures=args.fixtures,
-        workers=args.workers, threads=args.threads,
+        workers=args.workers, threads=args.threads, tls=args.tls,
     )
     emulator = Emulator.open(settings)
-    print(banner(emulator), flush=True)
+    tls_files = _tls_files(settings)
+    print(banner(emulator, tls_files), flush=True)
     emulator.database.close()
     from app.server import run_gunicorn
 
-    run_gunicorn(settings)
+    run_gunicorn(settings, tls_files)
     return 0
 
 
-def banner(emulator) -> str:
+def _tls_files(settings: Settings):
+    """The certificate files when HTTPS is on, generated on the first start."""
+    if not settings.tls:
+        return None
+    from app.tls import ensure_certificates
+
+    names = tuple(name.strip() for name in settings.tls_names.split(",") if name.strip())
+    return ensure_certificates(settings.tls_dir, names)
+
+
+def banner(emulator, tls_files=None) -> str:
     """The ready-to-use URLs of the default portal."""
     settings = emulator.settings
-    base = f"http://{settings.host}:{settings.port}"
+    scheme = "https" if tls_files else "http"
+    base = f"{scheme}://{settings.host}:{settings.port}"
     lines = [f"b24emu: serving {base} (database {settings.db})"]
     for hook in emulator.portals.webhooks("default"):
         scopes = ",".join(hook["scopes"])
         lines.append(f"  webhook of user {hook['user_id']} [{scopes}]: "
                      f"{base}/rest/{hook['user_id']}/{hook['code']}/")
-    lines.append(f"  try: curl '{base}/rest/1/devtoken/im.notify.personal.add.json"
+    cacert = f"--cacert {tls_files.ca} " if tls_files else ""
+    lines.append(f"  try: curl {cacert}'{base}/rest/1/devtoken/im.notify.personal.add.json"
                  "?USER_ID=2&MESSAGE=hi'")
+    if tls_files:
+        lines.append(f"  trust the CA: REQUESTS_CA_BUNDLE={tls_files.ca} (Python), "
+                     f"NODE_EXTRA_CA_CERTS={tls_files.ca} (Node)")
     return "\n".join(lines)
 
 

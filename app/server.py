@@ -41,6 +41,9 @@ def gunicorn_options(settings: Settings) -> dict:
     }
 
 
-def run_gunicorn(settings: Settings) -> None:
+def run_gunicorn(settings: Settings, tls_files=None) -> None:
     """Serve until stopped (SIGTERM or Ctrl-C lets in-flight requests finish)."""
-    _Gunicorn(settings, gunicorn_options(settings)).run()
+    options = gunicorn_options(settings)
+    if tls_files is not None:
+        options.update(certfile=str(tls_files.cert), keyfile=str(tls_files.key))
+    _Gunicorn(settings, options).run()

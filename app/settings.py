@@ -15,6 +15,9 @@
 | B24EMU_RATE_LIMIT | standard | rate preset: standard (50, 2/s), enterprise (250, 5/s), off |
 | B24EMU_RATE_CAPACITY | (preset) | bucket capacity: requests admitted in a burst |
 | B24EMU_RATE_DRAIN | (preset) | requests per second the bucket drains |
+| B24EMU_TLS | 0 | 1: serve HTTPS with a local CA (see B24EMU_TLS_DIR) |
+| B24EMU_TLS_DIR | .b24emu-tls | where the CA and server certificate are generated and kept |
+| B24EMU_TLS_NAMES | "" | extra host names for the certificate, comma-separated |
 | B24EMU_OPERATING_LIMIT | 480 | seconds of run time per method per 10 minutes; 0: off |
 | B24EMU_OPERATING_COSTS | "" | simulated run time per call, e.g. `im.notify.personal.add=60` |
 
@@ -53,6 +56,9 @@ class Settings:
     rate_drain: float | None = None
     operating_limit: float = 480.0
     operating_costs: str = ""
+    tls: int = 0
+    tls_dir: str = ".b24emu-tls"
+    tls_names: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -26,13 +26,19 @@ def free_port() -> int:
 class Server:
     """A `python -m app serve` process on a free port."""
 
-    def __init__(self, db: Path, fixtures: str, extra_env: dict | None = None):
+    def __init__(self, db: Path, fixtures: str, extra_env: dict | None = None,
+                 tls_dir: Path | None = None):
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.verify = str(tls_dir / "ca.pem") if tls_dir else True
+        scheme = "https" if tls_dir else "http"
+        self.base = f"{scheme}://127.0.0.1:{self.port}"
+        extra_args = ["--tls"] if tls_dir else []
+        if tls_dir:
+            extra_env = {**(extra_env or {}), "B24EMU_TLS_DIR": str(tls_dir)}
         env = {**os.environ, "B24EMU_LOG_LEVEL": "WARNING", **(extra_env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(self.port), "--db", str(db),
-             "--fixtures", fixtures, "--workers", "2"],
+             "--fixtures", fixtures, "--workers", "2", *extra_args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.wait_ready()
@@ -43,9 +49,11 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.process.stdout.read()}")
             try:
-                if requests.get(f"{self.base}/_emulator/health", timeout=1).status_code == 200:
+                health = requests.get(f"{self.base}/_emulator/health", timeout=1,
+                                      verify=self.verify)
+                if health.status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, FileNotFoundError, OSError):
                 time.sleep(0.1)
         raise RuntimeError("server did not become ready")
 
