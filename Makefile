@@ -20,7 +20,10 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app tests
+	$(VENV)/bin/ruff check app tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+bench: $(STAMP)
+	$(PY) -m bench
