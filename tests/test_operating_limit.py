@@ -93,3 +93,11 @@ def test_limit_is_a_setting(settings, clock, overrides):
 def test_bad_cost_setting_is_a_clear_error(settings, clock):
     with pytest.raises(ConfigError, match="B24EMU_OPERATING_COSTS: 'im.notify=slow'"):
         create_app(settings.with_overrides(operating_costs="im.notify=slow"), clock=clock)
+
+
+def test_expired_buckets_are_pruned(costly, clock, emulator):
+    for _ in range(30):  # one costly call every two minutes for an hour: 300 s live at most
+        assert add(costly).status_code == 200
+        clock.advance(120)
+    rows = emulator.database.query("SELECT count(*) AS n FROM operating_buckets")[0]["n"]
+    assert rows <= 5  # without pruning: 30

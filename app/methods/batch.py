@@ -12,7 +12,7 @@ import re
 
 from app import php
 from app.methods.registry import GLOBAL_SCOPE, Call, method, upper_keys
-from app.rest import auth, dispatch, envelope
+from app.rest import auth, dispatch, envelope, errors
 from app.rest.errors import BitrixError
 from app.rest.params import parse_php_query
 
@@ -33,7 +33,7 @@ def batch(call: Call):
         if index < BATCH_MAX_LENGTH:
             outcome = _run_command(call, command, state)
         else:
-            outcome = BitrixError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
+            outcome = errors.batch_length_exceeded()
         if isinstance(outcome, BitrixError):
             state["error"][key] = {"error": outcome.code,
                                    "error_description": outcome.description, **outcome.extra}
@@ -63,10 +63,9 @@ def _run_command(call: Call, command: str, state: dict):
     params = _substitute(parse_php_query(query), state) if query else {}
     target = call.emulator.registry.get(name.lower())
     if target is None:
-        return BitrixError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+        return errors.method_not_found()
     if not target.batchable:  # download, upload and (rest 24.0.0+) batch itself
-        return BitrixError("ERROR_BATCH_METHOD_NOT_ALLOWED",
-                           "Method is not allowed for batch usage")
+        return errors.batch_method_not_allowed()
     clock = call.emulator.clock
     started = clock.now()
     try:

@@ -87,6 +87,16 @@ def operation_time_limit() -> BitrixError:
                        429)
 
 
+def batch_length_exceeded() -> BitrixError:
+    """A batch command past the 50th (B 7.4); the batch itself still answers 200."""
+    return BitrixError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
+
+
+def batch_method_not_allowed() -> BitrixError:
+    """A method that may not run inside a batch, such as batch itself (B 7.4)."""
+    return BitrixError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
+
+
 def user_id_empty() -> BitrixError:
     """USER_ID (or TO) is not a positive integer (B 1.3 row 4)."""
     return BitrixError("USER_ID_EMPTY", "User ID can't be empty")

@@ -107,6 +107,12 @@ class OperatingLimiter:
         seconds = run_seconds + self.costs.get(key[3], 0.0)
         if seconds > MINIMAL_FIX_TIME:
             with self.database.write() as db:
+                # Expired buckets go as new ones come, so a key never holds more than ~11 rows.
+                db.execute(
+                    "DELETE FROM operating_buckets WHERE portal = ? AND auth_type = ?"
+                    " AND credential = ? AND method = ? AND first_at + ? <= ?",
+                    [*key, BUCKET_LIFETIME, now],
+                )
                 db.execute(
                     "INSERT INTO operating_buckets (portal, auth_type, credential, method, minute,"
                     " seconds, first_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (portal,"
