@@ -44,7 +44,9 @@ def test_certificates_are_kept_between_runs(tmp_path):
 def test_b24pysdk_burst_of_60_retries_through_the_rate_limit(tmp_path, monkeypatch):
     tls_dir = tmp_path / "tls"
     server = Server(tmp_path / "burst.sqlite3", "fixtures/default.json",
-                    {"B24EMU_LOG_LEVEL": "INFO"}, tls_dir=tls_dir)
+                    # 30 surplus calls need 15 s of drain to fit: far longer than the burst takes,
+                    # so the SDK meets 503s even on a slow machine.
+                    {"B24EMU_LOG_LEVEL": "INFO", "B24EMU_RATE_CAPACITY": "30"}, tls_dir=tls_dir)
     try:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_dir / "ca.pem"))
         client = Client(BitrixWebhook(domain=f"127.0.0.1:{server.port}",
@@ -54,6 +56,6 @@ def test_b24pysdk_burst_of_60_retries_through_the_rate_limit(tmp_path, monkeypat
     finally:
         output = server.stop()
     assert len(set(ids)) == 60 and ids == sorted(ids)
-    # The SDK saw 503s after the 50th call and retried them (it retries only on 503).
-    assert output.count("=> 503 QUERY_LIMIT_EXCEEDED") >= 5
+    # The SDK met 503s once the bucket was full and retried them (it retries only on 503).
+    assert output.count("=> 503 QUERY_LIMIT_EXCEEDED") >= 1
     assert output.count("im.notify.personal.add => 200") == 60
