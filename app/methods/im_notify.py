@@ -78,6 +78,7 @@ def _store(call: Call, recipient: int, message: str, message_out: str, attach, s
         method=call.method,
         auth_type=caller.auth_type,
         credential=caller.credential,
+        request_id=call.request_id,
     )
     return call.emulator.notifications.add(notification)
 

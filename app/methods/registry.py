@@ -41,6 +41,7 @@ class Call:
     emulator: Any  # app.context.Emulator
     started_at: float
     start: Any = None  # the `start` paging parameter, passed apart from params (B 7.1)
+    request_id: str = ""  # the journal's id of the HTTP request (a batch shares its parent's)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class NewNotification:
     credential: str
     module: str = "rest"
     event: str = "rest_notify"
+    request_id: str = ""
 
 
 class NotificationStore:

@@ -64,4 +64,30 @@ def _v3_operating_buckets(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets]
+def _v4_control_plane(db: sqlite_utils.Database) -> None:
+    """What the control API steers and reads back: request journal, faults, clock (issue 5).
+
+    Everything lives in the database so every worker process sees the same state.
+    """
+    db.execute(
+        """CREATE TABLE journal (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, request_id TEXT,
+            at REAL, http_method TEXT, path TEXT, method TEXT, auth_type TEXT, credential TEXT,
+            user_id INTEGER, client_ip TEXT, params TEXT, status INTEGER, error TEXT,
+            duration REAL, parent_id INTEGER)"""
+    )
+    db["journal"].create_index(["portal", "id"])
+    db["journal"].create_index(["request_id"])
+    db.execute(
+        """CREATE TABLE faults (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, method TEXT NOT NULL,
+            error TEXT, description TEXT, status INTEGER, latency REAL NOT NULL DEFAULT 0,
+            remaining INTEGER, probability REAL NOT NULL DEFAULT 1, hits INTEGER NOT NULL
+            DEFAULT 0, created_at REAL)"""
+    )
+    db["control"].create({"key": "text", "value": "text"}, pk="key")
+    db.execute("ALTER TABLE notifications ADD COLUMN request_id TEXT")
+
+
+MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
+              _v4_control_plane]

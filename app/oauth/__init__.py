@@ -1,0 +1,1 @@
+"""OAuth server endpoints (token refresh) the way oauth.bitrix.info answers them."""

@@ -1,0 +1,1 @@
+"""Helpers for test suites: the pytest plugin (entry point pytest11)."""
