@@ -117,3 +117,49 @@ def attach_oversize() -> BitrixError:
 def attach_error() -> BitrixError:
     """ATTACH is truthy but nothing valid is left of it (Part A 6)."""
     return BitrixError("ATTACH_ERROR", "Incorrect attach params")
+
+
+def params_error(description: str = "Incorrect params") -> BitrixError:
+    """PARAMS_ERROR of the im.notify handlers (B 2.3, 2.5)."""
+    return BitrixError("PARAMS_ERROR", description)
+
+
+def access_denied(message: str) -> BitrixError:
+    """An AccessException: "Access denied! " and its message, HTTP 403 (B 2.3, 6.4, 7.5)."""
+    return BitrixError("ACCESS_DENIED", f"Access denied! {message}", 403)
+
+
+def notify_id_error() -> BitrixError:
+    """confirm/answer without a positive NOTIFY_ID or ID (B 2.7)."""
+    return BitrixError("ID_ERROR", "Notification ID can't be empty")
+
+
+def notify_value_error() -> BitrixError:
+    """confirm without NOTIFY_VALUE; the portal's text has two spaces before "can't" (B 2.7)."""
+    return BitrixError("NOTIFY_VALUE_ERROR", "Notification Value  can't be empty")
+
+
+def answer_text_error() -> BitrixError:
+    """answer without ANSWER_TEXT (B 2.7)."""
+    return BitrixError("ANSWER_TEXT_ERROR", "ANSWER_TEXT can't be empty")
+
+
+def last_id_and_last_type() -> BitrixError:
+    """im.notify.get with only one of LAST_ID and LAST_TYPE (B 2.8)."""
+    return BitrixError("LAST_ID_AND_LAST_TYPE",
+                       "Parameters LAST_ID and LAST_TYPE should be used together.")
+
+
+def last_id_string() -> BitrixError:
+    """LAST_ID that is not all digits (B 2.8, 2.9)."""
+    return BitrixError("LAST_ID_STRING", "Last notification ID can't be string")
+
+
+def search_text_error() -> BitrixError:
+    """history.search with no type, no date and a short text; "then" is the portal's (B 2.9)."""
+    return BitrixError("SEARCH_TEXT_ERROR", "SEARCH_TEXT can't be less then 3 symbols")
+
+
+def emulated_fault(code: str, description: str, status: int) -> BitrixError:
+    """An error a tester asked the emulator to inject (control API faults)."""
+    return BitrixError(code, description, status)
