@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
     """Build the WSGI app: migrate the database and load fixtures into an empty one first."""
     from app.context import Emulator
     from app.control.api import bp as control_bp
+    from app.control.ui import bp as ui_bp
     from app.rest.routes import AnyPathConverter
     from app.rest.routes import bp as rest_bp
 
@@ -34,4 +35,5 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
     app.extensions["b24emu"] = emulator
     app.register_blueprint(rest_bp)
     app.register_blueprint(control_bp)
+    app.register_blueprint(ui_bp)
     return app

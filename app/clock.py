@@ -40,3 +40,35 @@ class ManualClock:
         """Jump to an absolute time."""
         with self._lock:
             self._now = float(when)
+
+
+class ControlledClock:
+    """The emulator's clock: a base clock, frozen or shifted through the control API.
+
+    The state is kept in the database (`app.store.control`) so every worker agrees; each request
+    loads it once with `apply`, and `now()` never touches the database.
+    """
+
+    def __init__(self, base):
+        self.base = base
+        self._frozen_at: float | None = None
+        self._offset = 0.0
+
+    def apply(self, frozen_at: float | None, offset: float) -> None:
+        """Take the stored state (frozen instant, or offset from the base clock)."""
+        self._frozen_at, self._offset = frozen_at, offset
+
+    @property
+    def frozen(self) -> bool:
+        """True while the clock stands still."""
+        return self._frozen_at is not None
+
+    @property
+    def offset(self) -> float:
+        """Seconds added to the base clock while running."""
+        return self._offset
+
+    def now(self) -> float:
+        """The emulator's current time."""
+        frozen_at = self._frozen_at
+        return frozen_at if frozen_at is not None else self.base.now() + self._offset

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.clock import SystemClock
+from app.clock import ControlledClock, SystemClock
 from app.methods import REGISTRY
 from app.methods.registry import Registry
 from app.settings import ConfigError, Settings
+from app.store.control import ControlStore
 from app.store.db import Database
 from app.store.fixtures import load_fixture_file
 from app.store.limits import OperatingLimiter, RateLimiter, parse_costs, rate_limit_for
@@ -33,14 +34,17 @@ class Emulator:
     zone: ZoneInfo
     rate_limiter: RateLimiter | None = None
     operating: OperatingLimiter | None = None
+    control: ControlStore | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
         """Open (and migrate) the database; load the fixtures into an empty one."""
         database = Database(settings.db)
         database.migrate()
-        emulator = cls(settings, clock or SystemClock(), database, PortalStore(database),
-                       NotificationStore(database), REGISTRY, portal_zone(settings.timezone))
+        emulator = cls(settings, ControlledClock(clock or SystemClock()), database,
+                       PortalStore(database), NotificationStore(database), REGISTRY,
+                       portal_zone(settings.timezone))
+        emulator.control = ControlStore(database, settings.journal_max)
         try:
             limit = rate_limit_for(settings.rate_limit, settings.rate_capacity, settings.rate_drain)
         except ValueError as error:
@@ -62,9 +66,27 @@ class Emulator:
         log.info("loaded portal %r from %s", portal["name"], path)
         return portal
 
-    def portal_for_host(self, host: str) -> str:
-        """The portal a request's Host selects (one default portal for now)."""
-        return DEFAULT_PORTAL
+    def portal_for_host(self, host: str | None) -> str:
+        """The portal whose domain is the request's host name (port ignored); else the default.
+
+        127.0.0.1, localhost and any host no portal claims select the default portal.
+        """
+        name = (host or "").strip().lower()
+        if name.startswith("["):
+            name = name.partition("]")[0][1:]
+        else:
+            name = name.rpartition(":")[0] if name.count(":") == 1 else name
+        if not name or name in ("localhost", "127.0.0.1", "::1"):
+            return DEFAULT_PORTAL
+        rows = self.database.query(
+            "SELECT name FROM portals WHERE lower(domain) = ? ORDER BY name LIMIT 1", (name,))
+        return rows[0]["name"] if rows else DEFAULT_PORTAL
+
+    def sync(self):
+        """Load the shared control state (clock, armed faults) at the start of a request."""
+        snapshot = self.control.snapshot()
+        self.clock.apply(snapshot.clock.frozen_at, snapshot.clock.offset)
+        return snapshot
 
 
 def portal_zone(name: str) -> ZoneInfo:

@@ -20,6 +20,8 @@
 | B24EMU_TLS_NAMES | "" | extra host names for the certificate, comma-separated |
 | B24EMU_OPERATING_LIMIT | 480 | seconds of run time per method per 10 minutes; 0: off |
 | B24EMU_OPERATING_COSTS | "" | simulated run time per call, e.g. `im.notify.personal.add=60` |
+| B24EMU_JOURNAL_MAX | 10000 | REST calls kept in each portal's request journal; 0: no journal |
+| B24EMU_CONTROL_TOKEN | "" | bearer token required by `/_emulator/` ("" : open, loopback only) |
 
 The README's settings table is this table.
 """
@@ -59,6 +61,8 @@ class Settings:
     tls: int = 0
     tls_dir: str = ".b24emu-tls"
     tls_names: str = ""
+    journal_max: int = 10000
+    control_token: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from app.control.access import check_access
+
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
+bp.before_request(check_access)
 
 
 @bp.get("/health")

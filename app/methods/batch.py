@@ -71,7 +71,8 @@ def _run_command(call: Call, command: str, state: dict):
     try:
         _check_scope(call, target)
         result, processing, budget = dispatch.execute(
-            call.emulator, target, params, call.caller, started)
+            call.emulator, target, params, call.caller, started, request_id=call.request_id,
+            faults_armed=call.faults_armed)
     except BitrixError as error:
         return error
     time = envelope.time_object(start=started, finish=clock.now(), processing=processing,

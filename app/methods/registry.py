@@ -42,6 +42,7 @@ class Call:
     started_at: float
     start: Any = None  # the `start` paging parameter, passed apart from params (B 7.1)
     request_id: str = ""  # the journal's id of the HTTP request (a batch shares its parent's)
+    faults_armed: bool = False  # whether the control API has armed any fault (checked per call)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ bad credentials are 401 before any handler runs. `execute` is shared with `batch
 from __future__ import annotations
 
 import logging
+import secrets
+import time as walltime
 from dataclasses import dataclass
 
 from app.methods.registry import Call, Caller, Method, upper_keys
@@ -28,12 +30,18 @@ class RestRequest:
     ap: str | None = None
     bearer: str | None = None
     client_ip: str = ""
+    http_method: str = "POST"
+    path: str = ""
 
 
 def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
-    """Answer one REST request: bytes, status and headers."""
+    """Answer one REST request: bytes, status and headers. Every answer is journaled."""
+    snapshot = emulator.sync()
+    wall_start = walltime.perf_counter()
     started = emulator.clock.now()
+    request_id = secrets.token_hex(8)
     method = emulator.registry.get(request.method)
+    caller = None
     try:
         _admit(emulator, request, started)
         if method is None:
@@ -42,16 +50,25 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
             emulator.portals, request.portal, aplogin=request.aplogin, ap=request.ap,
             bearer=request.bearer, params=request.params, now=started,
         )
-        result, processing, budget = execute(emulator, method, request.params, caller, started)
+        result, processing, budget = execute(
+            emulator, method, request.params, caller, started, request_id=request_id,
+            faults_armed=snapshot.faults_armed)
     except BitrixError as error:
         _log_call(request.method, error.status, error.code, emulator.clock.now() - started)
+        _journal(emulator, request, request_id, caller, started, wall_start, error.status,
+                 error.code)
         return envelope.error_response(error, request.transport)
+    except Exception:
+        _journal(emulator, request, request_id, caller, started, wall_start, 500,
+                 "INTERNAL_SERVER_ERROR")
+        raise
     finished = emulator.clock.now()
     time = envelope.time_object(
         start=started, finish=finished, processing=processing, zone=emulator.zone,
         operating=budget.operating, operating_reset_at=budget.reset_at,
     )
     _log_call(method.name, 200, "", finished - started)
+    _journal(emulator, request, request_id, caller, started, wall_start, 200, "")
     return envelope.render(envelope.success_body(result, time), 200, request.transport)
 
 
@@ -62,9 +79,12 @@ def _admit(emulator, request: RestRequest, now: float) -> None:
         raise errors.query_limit_exceeded()
 
 
-def execute(emulator, method: Method, params: dict, caller: Caller, started: float):
+def execute(emulator, method: Method, params: dict, caller: Caller, started: float, *,
+            request_id: str = "", faults_armed: bool = False):
     """Run a method for a caller: (result, processing seconds, operating budget)."""
     auth.check_scope(caller, method)
+    if faults_armed:
+        _inject_fault(emulator, caller.portal, method.name)
     key = (caller.portal, caller.auth_type, caller.credential, method.name)
     if emulator.operating.blocked(key, started):
         raise errors.operation_time_limit()
@@ -75,6 +95,8 @@ def execute(emulator, method: Method, params: dict, caller: Caller, started: flo
         emulator=emulator,
         started_at=started,
         start=params.get("start"),
+        request_id=request_id,
+        faults_armed=faults_armed,
     )
     begin = emulator.clock.now()
     try:
@@ -86,6 +108,46 @@ def execute(emulator, method: Method, params: dict, caller: Caller, started: flo
     finished = emulator.clock.now()
     budget = emulator.operating.charge(key, finished - begin, finished)
     return result, finished - begin, budget
+
+
+def _inject_fault(emulator, portal: str, method: str) -> None:
+    """A fault armed through the control API: its latency, then its error (if it has one)."""
+    fault = emulator.control.take_fault(portal, method)
+    if fault is None:
+        return
+    if fault["latency"]:
+        walltime.sleep(fault["latency"])  # a slow portal is slow in real time
+    if fault["error"]:
+        raise errors.emulated_fault(fault["error"], fault["description"] or "",
+                                    fault["status"] or 400)
+
+
+def _journal(emulator, request: RestRequest, request_id: str, caller: Caller | None,
+             started: float, wall_start: float, status: int, code: str) -> None:
+    """One journal entry per REST request, secrets masked (read back via /_emulator/journal)."""
+    emulator.control.record({
+        "portal": request.portal, "request_id": request_id, "at": started,
+        "http_method": request.http_method, "path": _mask_path(request),
+        "method": request.method, "auth_type": caller.auth_type if caller else None,
+        "credential": caller.credential if caller else None,
+        "user_id": caller.user_id if caller else None, "client_ip": request.client_ip,
+        "params": {key: mask(value) if key in ("auth", "access_token") else value
+                   for key, value in request.params.items()},
+        "status": status, "error": code or None,
+        "duration": walltime.perf_counter() - wall_start,
+    })
+
+
+def mask(secret) -> str:
+    """A credential as the journal shows it: its first three characters."""
+    text = secret if isinstance(secret, str) else str(secret)
+    return text[:3] + "***"
+
+
+def _mask_path(request: RestRequest) -> str:
+    if request.ap and request.ap in request.path:
+        return request.path.replace(request.ap, mask(request.ap), 1)
+    return request.path
 
 
 def _handler_params(method: Method, params: dict) -> dict:

@@ -69,6 +69,7 @@ def rest(subpath: str) -> Response:
         method=path.method, transport=path.transport, params=decoded,
         portal=emulator.portal_for_host(request.host), aplogin=path.aplogin, ap=path.ap,
         bearer=_bearer_token(), client_ip=request.remote_addr or "",
+        http_method=request.method, path=request.path,
     )
     return _respond(*handle(emulator, rest_request))
 

@@ -1,0 +1,237 @@
+"""What the control API steers and reads back: the clock, injected faults and the request journal.
+
+All of it lives in SQLite, so every worker process of one emulator sees the same state. A REST
+request reads the small `control` table once (`snapshot`) to learn the clock and whether any fault
+is armed; faults and the journal are only touched when they matter.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+
+from app.store.db import Database
+
+CLOCK_KEY = "clock"
+FAULTS_KEY = "faults_armed"
+ANY_METHOD = "*"
+PARAMS_LIMIT = 65536  # characters of decoded parameters kept per journal entry
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """The emulator clock relative to the real one: frozen at an instant, or shifted."""
+
+    frozen_at: float | None = None
+    offset: float = 0.0
+
+    def now(self, base: float) -> float:
+        """The emulator's time for a real time `base`."""
+        return self.frozen_at if self.frozen_at is not None else base + self.offset
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The control state one request needs."""
+
+    clock: ClockState
+    faults_armed: bool
+
+
+@dataclass(frozen=True)
+class JournalFilter:
+    """Which journal entries to list (all fields optional)."""
+
+    method: str | None = None
+    status: int | None = None
+    error: str | None = None
+    request_id: str | None = None
+    since: float | None = None
+    user_id: int | None = None
+    min_id: int | None = None
+
+
+class ControlStore:
+    """Clock state, faults and journal of every portal of one emulator."""
+
+    def __init__(self, database: Database, journal_max: int = 10000):
+        self.database = database
+        self.journal_max = journal_max
+
+    # --- the state a request reads first ---------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Clock and armed-faults flag in one query."""
+        values = {row["key"]: row["value"] for row in
+                  self.database.query("SELECT key, value FROM control")}
+        return Snapshot(_clock_state(values.get(CLOCK_KEY)), values.get(FAULTS_KEY, "0") != "0")
+
+    # --- clock --------------------------------------------------------------------------------
+
+    def clock_state(self) -> ClockState:
+        """The stored clock state (real time when nothing was set)."""
+        rows = self.database.query("SELECT value FROM control WHERE key = ?", (CLOCK_KEY,))
+        return _clock_state(rows[0]["value"] if rows else None)
+
+    def set_clock(self, state: ClockState) -> None:
+        """Store a new clock state for every worker."""
+        value = json.dumps({"frozen_at": state.frozen_at, "offset": state.offset})
+        with self.database.write() as db:
+            db.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)",
+                       [CLOCK_KEY, value])
+
+    # --- faults -------------------------------------------------------------------------------
+
+    def add_fault(self, portal: str, *, method: str, error: str | None, description: str,
+                  status: int | None, latency: float, times: int | None, probability: float,
+                  now: float) -> dict:
+        """Arm a fault: for `method` (or "*"), answer an error and/or add latency."""
+        row = {"portal": portal, "method": method.lower(), "error": error,
+               "description": description, "status": status, "latency": latency,
+               "remaining": times, "probability": probability, "hits": 0, "created_at": now}
+        with self.database.write() as db:
+            fault_id = db["faults"].insert(row).last_pk
+            self._mark_armed(db)
+        return {**row, "id": fault_id}
+
+    def faults(self, portal: str) -> list[dict]:
+        """A portal's armed faults, oldest first."""
+        return self.database.query(
+            "SELECT * FROM faults WHERE portal = ? ORDER BY id", (portal,))
+
+    def delete_fault(self, portal: str, fault_id: int) -> bool:
+        """Disarm one fault; False when there was none with that id."""
+        with self.database.write() as db:
+            cursor = db.execute("DELETE FROM faults WHERE portal = ? AND id = ?",
+                                [portal, fault_id])
+            self._mark_armed(db)
+        return cursor.rowcount > 0
+
+    def clear_faults(self, portal: str) -> int:
+        """Disarm every fault of a portal; how many there were."""
+        with self.database.write() as db:
+            cursor = db.execute("DELETE FROM faults WHERE portal = ?", [portal])
+            self._mark_armed(db)
+        return cursor.rowcount
+
+    def take_fault(self, portal: str, method: str, rng=random) -> dict | None:
+        """The fault that fires for this call, if any; a fault with `times` left is used up.
+
+        The first armed fault for the method (or "*") whose probability draw succeeds fires. A
+        fault with no calls left is removed in the same transaction.
+        """
+        with self.database.write() as db:
+            rows = list(db.query(
+                "SELECT * FROM faults WHERE portal = ? AND method IN (?, ?) ORDER BY id",
+                [portal, method.lower(), ANY_METHOD]))
+            for row in rows:
+                if row["probability"] < 1 and rng.random() >= row["probability"]:
+                    continue
+                remaining = row["remaining"]
+                if remaining is not None and remaining <= 1:
+                    db.execute("DELETE FROM faults WHERE id = ?", [row["id"]])
+                    self._mark_armed(db)
+                else:
+                    db.execute(
+                        "UPDATE faults SET hits = hits + 1, remaining = CASE WHEN remaining IS NULL"
+                        " THEN NULL ELSE remaining - 1 END WHERE id = ?", [row["id"]])
+                return {**row, "hits": row["hits"] + 1}
+        return None
+
+    def _mark_armed(self, db) -> None:
+        armed = db.execute("SELECT count(*) FROM faults").fetchone()[0]
+        db.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)",
+                   [FAULTS_KEY, str(armed)])
+
+    # --- journal ------------------------------------------------------------------------------
+
+    def record(self, entry: dict) -> int:
+        """Append one REST call to the journal; the oldest entries beyond the cap are dropped."""
+        if self.journal_max <= 0:
+            return 0
+        row = dict(entry)
+        params = json.dumps(row.get("params"), ensure_ascii=False, default=str)
+        if len(params) > PARAMS_LIMIT:
+            params = json.dumps({"_truncated": params[:PARAMS_LIMIT]})
+        row["params"] = params
+        with self.database.write() as db:
+            entry_id = db["journal"].insert(row).last_pk
+            # Trimming every 64th entry keeps the cost flat: at most journal_max + 63 remain.
+            if entry_id % 64 == 0 or self.journal_max < 64:
+                portals = [r[0] for r in db.execute("SELECT DISTINCT portal FROM journal")]
+                for name in portals:
+                    db.execute(
+                        "DELETE FROM journal WHERE portal = ? AND id <= (SELECT id FROM journal"
+                        " WHERE portal = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        [name, name, self.journal_max])
+        return entry_id
+
+    def journal(self, portal: str, flt: JournalFilter = JournalFilter(), *, limit: int = 50,
+                offset: int = 0) -> list[dict]:
+        """Journal entries, newest first, parameters decoded."""
+        where, args = _journal_where(portal, flt)
+        rows = self.database.query(
+            f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608
+            (*args, limit, offset))
+        return [_journal_entry(row) for row in rows]
+
+    def journal_count(self, portal: str, flt: JournalFilter = JournalFilter()) -> int:
+        """How many journal entries match."""
+        where, args = _journal_where(portal, flt)
+        rows = self.database.query(
+            f"SELECT count(*) AS n FROM journal WHERE {where}", tuple(args))  # noqa: S608
+        return rows[0]["n"]
+
+    def journal_entry(self, portal: str, entry_id: int) -> dict | None:
+        """One journal entry, or None."""
+        rows = self.database.query("SELECT * FROM journal WHERE portal = ? AND id = ?",
+                                   (portal, entry_id))
+        return _journal_entry(rows[0]) if rows else None
+
+    def clear_journal(self, portal: str) -> int:
+        """Forget a portal's journal; how many entries there were."""
+        with self.database.write() as db:
+            return db.execute("DELETE FROM journal WHERE portal = ?", [portal]).rowcount
+
+    # --- reset --------------------------------------------------------------------------------
+
+    def reset(self, portal: str, *, everything: bool) -> dict:
+        """Delete a portal's notifications and journal; with `everything`, also its faults and
+        rate/operating limit state. Returns how many rows each table lost."""
+        tables = ["notifications", "journal"]
+        if everything:
+            tables += ["faults", "rate_buckets", "operating_buckets"]
+        removed = {}
+        with self.database.write() as db:
+            for table in tables:
+                removed[table] = db.execute(
+                    f"DELETE FROM {table} WHERE portal = ?", [portal]).rowcount  # noqa: S608
+            self._mark_armed(db)
+        return removed
+
+
+def _clock_state(value: str | None) -> ClockState:
+    if not value:
+        return ClockState()
+    data = json.loads(value)
+    return ClockState(data.get("frozen_at"), float(data.get("offset") or 0.0))
+
+
+_JOURNAL_COLUMNS = {"method": "method = ?", "status": "status = ?", "error": "error = ?",
+                    "request_id": "request_id = ?", "since": "at >= ?", "user_id": "user_id = ?",
+                    "min_id": "id >= ?"}
+
+
+def _journal_where(portal: str, flt: JournalFilter) -> tuple[str, list]:
+    clauses, args = ["portal = ?"], [portal]
+    for name, clause in _JOURNAL_COLUMNS.items():
+        value = getattr(flt, name)
+        if value is not None:
+            clauses.append(clause)
+            args.append(value.lower() if name == "method" else value)
+    return " AND ".join(clauses), args
+
+
+def _journal_entry(row: dict) -> dict:
+    return {**row, "params": json.loads(row["params"]) if row["params"] else None}
