@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,6 @@ clean:
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+fuzz: $(STAMP)
+	B24EMU_FUZZ_EXAMPLES=$${B24EMU_FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q tests/test_fuzz.py

@@ -5,6 +5,7 @@ Wrong, expired or out-of-scope credentials raise here, so they never reach a han
 
 from __future__ import annotations
 
+from app import php
 from app.methods.registry import GLOBAL_SCOPE, Caller, Method
 from app.rest import errors
 from app.store.portals import PortalStore
@@ -24,15 +25,23 @@ def authenticate(portals: PortalStore, portal: str, *, aplogin: str | None, ap: 
     return _oauth_caller(portals, portal, token, now)
 
 
+# Methods that more than one scope grants (api-reference/user/user-get.md, user-current.md).
+ALSO_GRANTED_BY = {"user.current": frozenset({"user_basic", "user_brief"}),
+                   "user.get": frozenset({"user_basic", "user_brief"})}
+
+
 def check_scope(caller: Caller, method: Method) -> None:
-    """insufficient_scope unless the method's scope is granted or global."""
-    if method.scope != GLOBAL_SCOPE and method.scope not in caller.scopes:
-        raise errors.insufficient_scope(caller.auth_type)
+    """insufficient_scope unless the method's scope (or one that also grants it) is granted."""
+    if method.scope == GLOBAL_SCOPE or method.scope in caller.scopes:
+        return
+    if caller.scopes & ALSO_GRANTED_BY.get(method.name, frozenset()):
+        return
+    raise errors.insufficient_scope(caller.auth_type)
 
 
 def _webhook_caller(portals: PortalStore, portal: str, aplogin: str, ap: str) -> Caller:
     """aplogin is a user id or an active user's login; ap the webhook code (B 6.2)."""
-    if aplogin.isascii() and aplogin.isdigit() and str(int(aplogin)) == aplogin:
+    if _is_user_id(aplogin):
         user = portals.user(portal, int(aplogin))
     else:
         user = portals.user_by_login(portal, aplogin)
@@ -42,6 +51,13 @@ def _webhook_caller(portals: PortalStore, portal: str, aplogin: str, ap: str) ->
     if not user["active"]:
         raise errors.authorization_error()
     return Caller(portal, user["id"], "apauth", frozenset(hook["scopes"]), webhook_id=hook["id"])
+
+
+def _is_user_id(aplogin: str) -> bool:
+    """PHP's `strval(intval(x)) === x` on a 64-bit build: a canonical integer in range."""
+    if not (aplogin.isascii() and aplogin.isdigit() and len(aplogin) <= 19):
+        return False
+    return str(int(aplogin)) == aplogin and int(aplogin) <= php.INT_MAX
 
 
 def _oauth_token(bearer: str | None, params: dict) -> str | None:

@@ -163,3 +163,15 @@ def search_text_error() -> BitrixError:
 def emulated_fault(code: str, description: str, status: int) -> BitrixError:
     """An error a tester asked the emulator to inject (control API faults)."""
     return BitrixError(code, description, status)
+
+
+def bad_request(description: str) -> BitrixError:
+    """A request HTTP itself refuses, e.g. a body shorter than its Content-Length: 400."""
+    return BitrixError("BAD_REQUEST", description, 400)
+
+
+def http_error(status: int, name: str) -> BitrixError:
+    """A refusal of the HTTP layer (werkzeug's 4xx) under /rest/, Bitrix-shaped:
+    400 "Bad Request" → BAD_REQUEST, 405 → METHOD_NOT_ALLOWED, ..."""
+    code = name.upper().replace(" ", "_").replace("-", "_")
+    return BitrixError(code, name, status)

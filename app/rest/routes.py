@@ -6,11 +6,12 @@ a trailing slash, doubled slashes and any case; never a redirect.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from app.rest import envelope, errors, params
@@ -65,6 +66,10 @@ def rest(subpath: str) -> Response:
     except RequestEntityTooLarge:
         error = errors.payload_too_large(emulator.settings.max_body_bytes)
         return _respond(*envelope.error_response(error, path.transport))
+    except ClientDisconnected:
+        # the body ended before its Content-Length: answered, not a 500 with a traceback
+        error = errors.bad_request("The request body is shorter than its Content-Length")
+        return _respond(*envelope.error_response(error, path.transport))
     rest_request = RestRequest(
         method=path.method, transport=path.transport, params=decoded,
         portal=emulator.portal_for_host(request.host), aplogin=path.aplogin, ap=path.ap,
@@ -78,6 +83,8 @@ def _decode_params(max_body_bytes: int) -> dict:
     """Query and body decoded the PHP way; too large a body raises RequestEntityTooLarge."""
     if request.content_length is not None and request.content_length > max_body_bytes:
         raise RequestEntityTooLarge()
+    if request.method == "POST" and request.content_length is None:
+        _buffer_unsized_body(max_body_bytes)
     content_type = request.headers.get("Content-Type")
     form_pairs = None
     body = b""
@@ -89,6 +96,23 @@ def _decode_params(max_body_bytes: int) -> dict:
         http_method=request.method, query_string=request.query_string,
         content_type=content_type, body=body, form_pairs=form_pairs,
     )
+
+
+def _buffer_unsized_body(max_body_bytes: int) -> None:
+    """A body without Content-Length (chunked): read at most the limit, then serve it sized.
+
+    Werkzeug neither limits such a stream nor parses it as a form; reading it here up to
+    one byte past the limit makes the limit hold and the body decode like any other.
+    """
+    environ = request.environ
+    if not environ.get("wsgi.input_terminated"):
+        return  # no way to tell where the body ends: werkzeug reads it as empty
+    raw = environ["wsgi.input"].read(max_body_bytes + 1)
+    if len(raw) > max_body_bytes:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
 
 
 def _bearer_token() -> str | None:
@@ -106,8 +130,26 @@ def _respond(body: bytes, status: int, headers: dict) -> Response:
     return Response(body, status, headers)
 
 
+@bp.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    """Werkzeug's own refusals (e.g. a Host it cannot parse, raised before routing).
+
+    Under /rest/ they are answered as REST errors in the URL's transport; elsewhere as Flask does.
+    """
+    if not request.path.startswith("/rest/") or not 400 <= (exc.code or 0) < 500:
+        return exc
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = current_app.extensions["b24emu"].settings.max_body_bytes
+        error = errors.payload_too_large(limit)
+    else:
+        error = errors.http_error(exc.code, exc.name)
+    return _respond(*envelope.error_response(error, _transport_hint(request.path)))
+
+
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
     """Any failure not foreseen: logged with its traceback, answered as Bitrix's 500."""
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
     log.exception("unexpected error in %s %s", request.method, request.path)
     return _respond(*envelope.error_response(errors.internal_server_error()))
