@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
     from app.context import Emulator
     from app.control.api import bp as control_bp
     from app.control.ui import bp as ui_bp
+    from app.oauth.routes import bp as oauth_bp
     from app.rest.routes import AnyPathConverter
     from app.rest.routes import bp as rest_bp
 
@@ -36,4 +37,5 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
     app.register_blueprint(rest_bp)
     app.register_blueprint(control_bp)
     app.register_blueprint(ui_bp)
+    app.register_blueprint(oauth_bp)
     return app

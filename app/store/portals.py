@@ -9,10 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 
 from app.store.db import Database
 
 DEFAULT_PORTAL = "default"
+ACCESS_TOKEN_LIFETIME = 3600  # seconds: an access token lives one hour (`expires_in`)
+REFRESH_TOKEN_LIFETIME = 180 * 86400  # an issued refresh token lives 180 days
+# A refresh token written in a fixture works until it is used (2100-01-01T00:00:00Z).
+FIXTURE_REFRESH_EXPIRES_AT = 4_102_444_800.0
 
 
 def token_hash(token: str) -> str:
@@ -98,12 +103,49 @@ class PortalStore:
             return None
         return _with_scopes(rows[0])
 
+    def rotate_refresh_token(self, portal: str, refresh_token: str, client_id: str,
+                             now: float) -> dict | None:
+        """Spend a refresh token: a new access + refresh pair for the same app, user and scopes.
+
+        The old refresh token is deleted in the same transaction, so it works exactly once (two
+        racing refreshes with one token: one wins). None when the token is unknown, expired,
+        already used or issued to another application. The old access token is left to expire.
+        """
+        digest = token_hash(refresh_token)
+        with self.database.write() as db:
+            rows = list(db.query(
+                "SELECT * FROM tokens WHERE access_hash = ? AND portal = ? AND kind = 'refresh'",
+                [digest, portal]))
+            if not rows or not hmac.compare_digest(rows[0]["access_hash"], digest):
+                return None
+            row = rows[0]
+            if row["client_id"] != client_id or row["expires_at"] <= now:
+                return None
+            db.execute("DELETE FROM tokens WHERE access_hash = ?", [digest])
+            issued = {"access_token": new_token(), "refresh_token": new_token(),
+                      "expires_at": now + ACCESS_TOKEN_LIFETIME}
+            common = {"portal": portal, "client_id": row["client_id"], "user_id": row["user_id"],
+                      "scopes": row["scopes"]}
+            db["tokens"].insert_all([
+                {**common, "access_hash": token_hash(issued["access_token"]), "kind": "access",
+                 "expires_at": issued["expires_at"]},
+                {**common, "access_hash": token_hash(issued["refresh_token"]), "kind": "refresh",
+                 "expires_at": now + REFRESH_TOKEN_LIFETIME},
+            ])
+        return {**issued, "client_id": row["client_id"], "user_id": row["user_id"],
+                "scopes": json.loads(row["scopes"] or "[]")}
+
     def app(self, portal: str, client_id: str) -> dict | None:
         """An OAuth application by client id."""
         rows = self.database.query(
             "SELECT * FROM apps WHERE portal = ? AND client_id = ?", (portal, client_id)
         )
         return _with_scopes(rows[0]) if rows else None
+
+
+def new_token() -> str:
+    """A fresh token, shaped like a portal's (70 lower-case hex characters)."""
+    return secrets.token_hex(35)
 
 
 def _portal_column(table: str) -> str:
@@ -135,7 +177,8 @@ def _token_rows(portal: str, app: dict):
                   "scopes": scopes, "expires_at": token["expires_at"].timestamp()}
         yield {**common, "access_hash": token_hash(token["access_token"]), "kind": "access"}
         if token["refresh_token"]:
-            yield {**common, "access_hash": token_hash(token["refresh_token"]), "kind": "refresh"}
+            yield {**common, "access_hash": token_hash(token["refresh_token"]), "kind": "refresh",
+                   "expires_at": FIXTURE_REFRESH_EXPIRES_AT}
 
 
 def _user(row: dict) -> dict:

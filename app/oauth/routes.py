@@ -1,0 +1,152 @@
+"""`/oauth/token/`: the OAuth server (oauth.bitrix.info) for the emulated portals.
+
+`grant_type=refresh_token&client_id=…&client_secret=…&refresh_token=…`, by GET (what b24pysdk,
+b24phpsdk and the docs send) or POST form, answers a new access token (one hour on the
+emulator's clock) and a new refresh token; the refresh token used is spent. Errors are
+`{"error": "invalid_grant", "error_description": …}` with the OAuth server's status (the
+checks and texts follow the OAuth2 server library's order: grant type, client, secret, grant).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import Blueprint, Response, current_app, request
+
+from app import php
+from app.rest import envelope
+from app.rest.errors import BitrixError
+from app.store.portals import ACCESS_TOKEN_LIFETIME
+
+bp = Blueprint("oauth", __name__)
+SUPPORTED_GRANTS = ("refresh_token", "authorization_code")
+OAUTH_CONTENT_TYPE = "application/json"
+
+
+def grant_type_missing() -> BitrixError:
+    """No or an unknown grant_type."""
+    return BitrixError("invalid_request", "Invalid grant_type parameter or parameter missing")
+
+
+def unsupported_grant_type() -> BitrixError:
+    """A grant type the server does not offer (password, client_credentials …)."""
+    return BitrixError("unsupported_grant_type",
+                       "Invalid grant_type parameter or parameter missing")
+
+
+def client_id_missing() -> BitrixError:
+    """No client_id at all."""
+    return BitrixError("invalid_client", "Client id was not found in the headers or body")
+
+
+def wrong_client() -> BitrixError:
+    """A client_id no application has: HTTP 200, as b24pysdk and b24phpsdk expect."""
+    return BitrixError("wrong_client", "Wrong client", 200)
+
+
+def invalid_client() -> BitrixError:
+    """The client_secret does not match the application's."""
+    return BitrixError("invalid_client", "The client credentials are invalid")
+
+
+def not_installed() -> BitrixError:
+    """The application is inactive (removed from the portal)."""
+    return BitrixError("NOT_INSTALLED", "Application not installed", 401)
+
+
+def refresh_token_missing() -> BitrixError:
+    """grant_type=refresh_token without a refresh_token."""
+    return BitrixError("invalid_request", 'No "refresh_token" parameter found')
+
+
+def invalid_refresh_token() -> BitrixError:
+    """Unknown, expired, already used, or another application's refresh token."""
+    return BitrixError("invalid_grant", "Invalid refresh token")
+
+
+def code_missing() -> BitrixError:
+    """grant_type=authorization_code without a code."""
+    return BitrixError("invalid_request", 'Missing parameter. "code" required')
+
+
+def invalid_code() -> BitrixError:
+    """An authorization code the server never issued (b24emu issues none)."""
+    return BitrixError("invalid_grant", "Code doesn't exist or is invalid for the client")
+
+
+@bp.route("/oauth/token/", methods=["GET", "POST"])
+@bp.route("/oauth/token", methods=["GET", "POST"])
+def token() -> Response:
+    """Exchange a refresh token (or refuse the request the way the OAuth server does)."""
+    emulator = current_app.extensions["b24emu"]
+    emulator.sync()
+    try:
+        body = _grant(emulator, request.values)
+    except BitrixError as error:
+        content, status, headers = envelope.error_response(error)
+        return Response(content, status, {**headers, "Content-Type": OAUTH_CONTENT_TYPE})
+    return Response(php.json_dumps(body).encode("ascii"), 200,
+                    {**envelope.BASE_HEADERS, "Content-Type": OAUTH_CONTENT_TYPE})
+
+
+def _grant(emulator, values) -> dict:
+    grant_type = values.get("grant_type", "")
+    if not grant_type:
+        raise grant_type_missing()
+    if grant_type not in SUPPORTED_GRANTS:
+        raise unsupported_grant_type()
+    portal = emulator.portal_for_host(request.host)
+    app = _check_client(emulator, portal, values.get("client_id", ""),
+                        values.get("client_secret", ""))
+    now = emulator.clock.now()
+    if grant_type == "authorization_code":
+        if not values.get("code"):
+            raise code_missing()
+        raise invalid_code()
+    refresh_token = values.get("refresh_token", "")
+    if not refresh_token:
+        raise refresh_token_missing()
+    issued = emulator.portals.rotate_refresh_token(portal, refresh_token, app["client_id"], now)
+    if issued is None:
+        raise invalid_refresh_token()
+    return _token_body(issued, app, portal)
+
+
+def _check_client(emulator, portal: str, client_id: str, client_secret: str) -> dict:
+    """The application, its secret compared in constant time."""
+    if not client_id:
+        raise client_id_missing()
+    app = emulator.portals.app(portal, client_id)
+    if app is None:
+        raise wrong_client()
+    expected = (app["client_secret"] or "").encode("utf-8")
+    given = client_secret.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(expected, given):
+        raise invalid_client()
+    if not app["active"]:
+        raise not_installed()
+    return app
+
+
+def _token_body(issued: dict, app: dict, portal: str) -> dict:
+    """The OAuth server's answer, its keys in the server's order."""
+    base = f"{request.scheme}://{request.host}"
+    return {
+        "access_token": issued["access_token"],
+        "expires": int(issued["expires_at"]),
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "scope": ",".join(issued["scopes"]),
+        "domain": request.host,
+        "server_endpoint": f"{base}/rest/",
+        "status": "L" if app["client_id"].startswith("local.") else "F",
+        "client_endpoint": f"{base}/rest/",
+        "member_id": member_id(portal),
+        "user_id": issued["user_id"],
+        "refresh_token": issued["refresh_token"],
+    }
+
+
+def member_id(portal: str) -> str:
+    """The portal's stable 32-hex-character id (what Bitrix calls member_id)."""
+    return hashlib.md5(f"b24emu:{portal}".encode(), usedforsecurity=False).hexdigest()
