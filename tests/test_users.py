@@ -166,3 +166,14 @@ def test_limited_scope_cannot_filter_on_a_hidden_field(emulator):
     assert ids(page.items) == [1, 2, 3]  # ignored like an unknown field
     page = _call(emulator, "user.get", {"user"}, {"FILTER": {"EMAIL": "x@example.com"}})
     assert page.items == [] and page.total == 0
+
+
+def test_user_brief_webhook_reads_users_over_http(rest):
+    """user_brief alone grants user.current and user.get (fewer fields), nothing in `im`."""
+    me = rest.result("user.current", user=2, code="brieftoken")
+    assert me["ID"] == "2" and "EMAIL" not in me
+    listed = rest.webhook("user.get", {"FILTER": {"ID": 1}}, user=2, code="brieftoken").get_json()
+    assert [user["ID"] for user in listed["result"]] == ["1"] and listed["total"] == 1
+    denied = rest.webhook("im.notify.personal.add", {"USER_ID": 1, "MESSAGE": "x"}, user=2,
+                          code="brieftoken")
+    assert (denied.status_code, denied.get_json()["error"]) == (401, "insufficient_scope")
