@@ -41,7 +41,12 @@ class Server:
              "--fixtures", fixtures, "--workers", "2", *extra_args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.process.kill()  # never leave a server behind a failed start
+            self.process.wait()
+            raise
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
