@@ -23,7 +23,8 @@ _REFERENCE = re.compile(r"\$(" + "|".join(REFERENCE_NAMES) + r")(\S*)", re.IGNOR
 _PATH_PART = re.compile(r"\[([^\]]+)\]")
 
 
-@method("batch", scope=GLOBAL_SCOPE, upper_keys=False, batchable=False)
+@method("batch", scope=GLOBAL_SCOPE, upper_keys=False, batchable=False,
+        params=("cmd", "halt"))
 def batch(call: Call):
     """Run the commands of `cmd` in order; per-command results, errors, totals, nexts, times."""
     params = upper_keys(call.params)  # array_change_key_case(CASE_UPPER): CMD or cmd

@@ -18,19 +18,23 @@ MESSAGE_LIMIT = 20000  # CIMMessenger::MESSAGE_LIMIT (B 1.4)
 MESSAGE_CUT_SUFFIX = " (...)"
 
 
-@method("im.notify.personal.add", scope="im")
+@method("im.notify.personal.add", scope="im",
+        params=("USER_ID", "MESSAGE", "MESSAGE_OUT", "TAG", "SUB_TAG", "ATTACH", "CLIENT_ID"))
 def personal_add(call: Call):
     """Send a personal notification from the calling user; returns its id."""
     return _notify_add(call, system=False)
 
 
-@method("im.notify.system.add", scope="im")
+@method("im.notify.system.add", scope="im",
+        params=("USER_ID", "MESSAGE", "MESSAGE_OUT", "TAG", "SUB_TAG", "ATTACH", "CLIENT_ID"))
 def system_add(call: Call):
     """Send a system notification (no sender); returns its id."""
     return _notify_add(call, system=True)
 
 
-@method("im.notify", scope="im")
+@method("im.notify", scope="im",
+        params=("TO", "USER_ID", "MESSAGE", "MESSAGE_OUT", "TYPE", "TAG", "SUB_TAG", "ATTACH",
+                "CLIENT_ID"))
 def legacy_notify(call: Call):
     """Legacy form: TYPE=SYSTEM sends a system notification, anything else a personal one."""
     # Case-sensitive in_array in the portal's code: "system" is not SYSTEM (B 1.2).

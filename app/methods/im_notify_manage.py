@@ -55,7 +55,8 @@ def chat_id_for(user_id: int) -> int:
 # --- im.notify.delete -------------------------------------------------------------------------
 
 
-@method("im.notify.delete", scope="im")
+@method("im.notify.delete", scope="im",
+        params=("ID", "TAG", "SUB_TAG", "CLIENT_ID"))
 def notify_delete(call: Call):
     """Delete the caller's notifications by ID, or an app's by TAG / SUB_TAG (B 2.3)."""
     params = call.params
@@ -94,7 +95,8 @@ def _reads(params: dict) -> bool:
     return action is None or action == "Y"
 
 
-@method("im.notify.read", scope="im")
+@method("im.notify.read", scope="im",
+        params=("ID", "ACTION", "ONLY_CURRENT"))
 def notify_read(call: Call):
     """Mark one notification, or it and every newer one, read or unread (B 2.4)."""
     params = call.params
@@ -116,7 +118,8 @@ def notify_read(call: Call):
     return True
 
 
-@method("im.notify.read.list", scope="im")
+@method("im.notify.read.list", scope="im",
+        params=("IDS", "ACTION"))
 def notify_read_list(call: Call):
     """Mark the listed notifications read (ACTION=Y, default) or unread; stops at an id <= 0."""
     ids_param = call.params.get("IDS")
@@ -136,7 +139,8 @@ def notify_read_list(call: Call):
     return True
 
 
-@method("im.notify.read.all", scope="im")
+@method("im.notify.read.all", scope="im",
+        params=())
 def notify_read_all(call: Call):
     """Mark all the caller's notifications read; `{"result": true, "newCounter": n}` (B 2.6)."""
     store = call.emulator.notifications
@@ -162,7 +166,8 @@ def _own(call: Call, notification_id: int) -> dict | None:
     return row if row is not None and row["recipient_id"] == call.caller.user_id else None
 
 
-@method("im.notify.answer", scope="im")
+@method("im.notify.answer", scope="im",
+        params=("ID", "NOTIFY_ID", "ANSWER_TEXT"))
 def notify_answer(call: Call):
     """Quick-reply to one of the caller's notifications (B 2.7, CIMNotify::Answer)."""
     notification_id = _notification_id(call.params)
@@ -174,7 +179,8 @@ def notify_answer(call: Call):
     return {"result_message": [ANSWER_DONE]}
 
 
-@method("im.notify.confirm", scope="im")
+@method("im.notify.confirm", scope="im",
+        params=("ID", "NOTIFY_ID", "NOTIFY_VALUE"))
 def notify_confirm(call: Call):
     """Press a button of a CONFIRM notification: always `false` here (B 2.7).
 
@@ -293,7 +299,8 @@ def _authors(call: Call, rows: list[dict]) -> list[dict]:
     return [user_object(user) for user in users if user is not None]
 
 
-@method("im.notify.get", scope="im", private=True)
+@method("im.notify.get", scope="im", private=True,
+        params=("LAST_ID", "LAST_TYPE", "LIMIT", "CONVERT_TEXT"))
 def notify_get(call: Call):
     """A page of the caller's notifications, newest first (B 2.8, DOC:get).
 
@@ -342,7 +349,9 @@ def _parse_date(value, zone) -> datetime | None:
     return moment.astimezone(zone)
 
 
-@method("im.notify.history.search", scope="im", private=True)
+@method("im.notify.history.search", scope="im", private=True,
+        params=("SEARCH_TEXT", "SEARCH_TYPE", "SEARCH_TYPES", "SEARCH_DATE", "SEARCH_DATE_FROM",
+                "SEARCH_DATE_TO", "SEARCH_AUTHORS", "GROUP_TAG", "LAST_ID", "LIMIT"))
 def notify_history_search(call: Call):
     """Search the caller's notifications by text, type, day, authors (B 2.9, DOC:history).
 
@@ -405,7 +414,8 @@ def notify_history_search(call: Call):
 # --- im.notify.schema.get, im.counters.get --------------------------------------------------
 
 
-@method("im.notify.schema.get", scope="im", private=True)
+@method("im.notify.schema.get", scope="im", private=True,
+        params=())
 def notify_schema_get(call: Call):
     """The notification types by module: b24emu's notifications are rest|rest_notify (B 2.10)."""
     return {module: {**entry, "LIST": [dict(item) for item in entry["LIST"]]}
@@ -422,7 +432,8 @@ def _lower_keys(value):
     return value
 
 
-@method("im.counters.get", scope="im", upper_keys=False)
+@method("im.counters.get", scope="im", upper_keys=False,
+        params=("ONLY_COUNTER", "JSON"))
 def counters_get(call: Call):
     """Unread counters: NOTIFY is the caller's unread notifications; no chats here (B 2.11).
 

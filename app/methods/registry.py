@@ -1,6 +1,8 @@
 """The one list of REST methods: routing, `batch`, `methods` and `method.get` all read it.
 
-A method module registers its handlers with `@method("im.notify.personal.add", scope="im")`.
+A method module registers its handlers with
+`@method("im.notify.personal.add", scope="im", params=("USER_ID", "MESSAGE", ...))`: one entry
+gives the name, the scope, the documented parameters and the handler.
 A handler takes a `Call` and returns the `result` value, or raises `BitrixError`.
 """
 
@@ -56,6 +58,7 @@ class Method:
     upper_keys: bool = True  # im handlers upper-case top-level names (B 1.2)
     batchable: bool = True
     doc: str = field(default="")
+    params: tuple[str, ...] = ()  # the documented parameters, as the handler reads them
 
 
 class Registry:
@@ -65,7 +68,8 @@ class Registry:
         self._methods: dict[str, Method] = {}
 
     def register(self, name: str, *, scope: str, private: bool = False,
-                 upper_keys: bool = True, batchable: bool = True):
+                 upper_keys: bool = True, batchable: bool = True,
+                 params: tuple[str, ...] = ()):
         """Decorator: add a handler under `name`."""
 
         def decorator(handler: Callable[[Call], Any]):
@@ -73,7 +77,8 @@ class Registry:
             if key in self._methods:
                 raise ValueError(f"method {name} registered twice")
             doc = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
-            self._methods[key] = Method(key, scope, handler, private, upper_keys, batchable, doc)
+            self._methods[key] = Method(key, scope, handler, private, upper_keys, batchable, doc,
+                                        tuple(params))
             return handler
 
         return decorator

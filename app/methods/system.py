@@ -24,7 +24,8 @@ SUPPORTED_SCOPES = ("im", "user", "user_basic", "user_brief")
 GLOBAL_ORDER = ("batch", "scope", "methods", "method.get", "server.time")
 
 
-@method("server.time", scope=GLOBAL_SCOPE, upper_keys=False)
+@method("server.time", scope=GLOBAL_SCOPE, upper_keys=False,
+        params=())
 def server_time(call: Call) -> str:
     """date('c'): the portal's current time, its offset, second precision."""
     return iso_date(call.started_at, call.emulator.zone)
@@ -51,7 +52,8 @@ def all_scopes(registry) -> list[str]:
     return sorted(used | set(SUPPORTED_SCOPES))
 
 
-@method("scope", scope=GLOBAL_SCOPE)
+@method("scope", scope=GLOBAL_SCOPE,
+        params=("full",))
 def scope_list(call: Call) -> list[str]:
     """The caller's scopes; `full=true`: every scope the portal knows."""
     if php.truthy(call.params.get("FULL")):
@@ -59,7 +61,8 @@ def scope_list(call: Call) -> list[str]:
     return _caller_scopes(call)
 
 
-@method("methods", scope=GLOBAL_SCOPE)
+@method("methods", scope=GLOBAL_SCOPE,
+        params=("scope", "full"))
 def methods_list(call: Call) -> list[str]:
     """Public methods of the caller's scopes plus `_global` (`scope=x`: only x; `full`: all)."""
     entries = [entry for entry in call.emulator.registry.all() if not entry.private]
@@ -91,7 +94,8 @@ def _listing_order(entry: Method) -> tuple:
     return (0, "", len(GLOBAL_ORDER) + (entry.name == "profile"), entry.name)
 
 
-@method("method.get", scope=GLOBAL_SCOPE, upper_keys=False)
+@method("method.get", scope=GLOBAL_SCOPE, upper_keys=False,
+        params=("name",))
 def method_get(call: Call) -> dict:
     """Whether a method exists and whether the caller may call it (`name`, case-sensitive)."""
     result = {"isExisting": False, "isAvailable": False}
@@ -106,7 +110,8 @@ def method_get(call: Call) -> dict:
     return result
 
 
-@method("profile", scope=GLOBAL_SCOPE, upper_keys=False)
+@method("profile", scope=GLOBAL_SCOPE, upper_keys=False,
+        params=())
 def profile(call: Call) -> dict | list:
     """The calling user's basic profile; `[]` for an inactive one."""
     user = call.emulator.portals.user(call.caller.portal, call.caller.user_id)

@@ -81,14 +81,16 @@ def _for_caller(call: Call, user: dict) -> dict:
     return {key: value for key, value in fields.items() if key in visible}
 
 
-@method("user.current", scope="user")
+@method("user.current", scope="user",
+        params=())
 def user_current(call: Call) -> dict:
     """The calling user (the webhook's owner or the token's user)."""
     user = call.emulator.portals.user(call.caller.portal, call.caller.user_id)
     return _for_caller(call, user)
 
 
-@method("user.get", scope="user")
+@method("user.get", scope="user",
+        params=("FILTER", "sort", "order", "ADMIN_MODE", "start"))
 def user_get(call: Call) -> Page:
     """Users matching FILTER, sorted, 50 per page from `start`."""
     params = call.params
