@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from app.control.access import check_access
+from app.control.schemas import ControlError
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
 bp.before_request(check_access)
@@ -15,3 +16,13 @@ def health():
     """200 ready once the database is migrated and the fixtures are loaded."""
     emulator = current_app.extensions["b24emu"]
     return jsonify(status="ready", schema_version=emulator.database.schema_version())
+
+
+@bp.errorhandler(ControlError)
+def control_error(error: ControlError):
+    """`{"error", "error_description"}` with the error's status."""
+    return error.response()
+
+
+# The endpoints attach themselves to `bp`.
+from app.control import clock, faults, journal, notifications, openapi, portals  # noqa: E402,F401,I001

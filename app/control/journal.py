@@ -1,0 +1,67 @@
+"""/_emulator/journal: every REST call of a portal, newest first, secrets masked."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from app.control.api import bp
+from app.control.schemas import (
+    ControlError,
+    JournalQuery,
+    PortalQuery,
+    emulator,
+    load_args,
+    page,
+    selected_portal,
+    to_unix,
+)
+from app.store.control import JournalFilter
+
+FIELDS = ("id", "request_id", "at", "http_method", "path", "method", "auth_type", "credential",
+          "user_id", "client_ip", "params", "status", "error", "duration")
+
+
+def entry_json(row: dict) -> dict:
+    """One journal entry as the API shows it."""
+    return {name: row.get(name) for name in FIELDS}
+
+
+@bp.get("/journal")
+def list_journal():
+    """Filtered, paged, newest first."""
+    emu = emulator()
+    portal = selected_portal()
+    args = load_args(JournalQuery())
+    since = args.get("since")
+    flt = JournalFilter(
+        method=args.get("method"), status=args.get("status"), error=args.get("error"),
+        request_id=args.get("request_id"), user_id=args.get("user"),
+        since=to_unix(since, emu.zone) if since is not None else None)
+    rows = emu.control.journal(portal, flt, limit=args["limit"], offset=args["offset"])
+    total = emu.control.journal_count(portal, flt)
+    return jsonify(page([entry_json(row) for row in rows], total, args["limit"],
+                        args["offset"]))
+
+
+@bp.get("/journal/<entry_id>")
+def get_journal_entry(entry_id: str):
+    """One entry or 404."""
+    emu = emulator()
+    portal = selected_portal()
+    load_args(PortalQuery())
+    row = None
+    if entry_id.isdigit() and len(entry_id) <= 18:
+        row = emu.control.journal_entry(portal, int(entry_id))
+    if row is None:
+        raise ControlError(404, "not_found", f"No journal entry {entry_id[:40]} in {portal!r}")
+    return jsonify(entry_json(row))
+
+
+@bp.delete("/journal")
+def clear_journal():
+    """Forget the portal's journal."""
+    emu = emulator()
+    portal = selected_portal()
+    load_args(PortalQuery())
+    return jsonify(deleted=emu.control.clear_journal(portal))
+

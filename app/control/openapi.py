@@ -1,0 +1,245 @@
+"""GET /_emulator/openapi.json: the control API described as OpenAPI 3.1 (a plain dict)."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from app.control.api import bp
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _q(name: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _path_id(name: str = "id") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _body(schema: dict, required: bool = False) -> dict:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+ERROR = _json(_ref("Error"), "Error of the control API")
+BAD = {"400": {**ERROR, "description": "invalid_parameter: a bad filter or body field"}}
+NOT_FOUND = {"404": {**ERROR, "description": "not_found / portal_not_found"}}
+PORTAL = _q("portal", "Portal name; default: the portal of the request's Host")
+PAGING = [_q("limit", "Page size (1..1000)", {"type": "integer", "default": 50}),
+          _q("offset", "Items to skip", {"type": "integer", "default": 0})]
+NOTIFICATION_FILTERS = [
+    PORTAL,
+    _q("recipient", "Recipient user id", {"type": "integer"}),
+    _q("sender", "Sender user id (0: system)", {"type": "integer"}),
+    _q("tag", "Plain TAG as the client sent it"),
+    _q("stored_tag", "Stored tag, e.g. MP|a1b2c|build-42"),
+    _q("sub_tag", "Plain SUB_TAG"),
+    _q("stored_sub_tag", "Stored sub-tag"),
+    _q("type", "personal, system or the stored integer"),
+    _q("read", "true or false", {"type": "boolean"}),
+    _q("since", "Created at or after: unix seconds or ISO 8601 (naive = portal zone)"),
+    _q("text", "Message contains (case-insensitive, literal)"),
+    _q("after_id", "Only ids greater than this", {"type": "integer"}),
+]
+JOURNAL_FILTERS = [
+    PORTAL,
+    _q("method", "REST method name"),
+    _q("status", "HTTP status", {"type": "integer"}),
+    _q("error", "Error code"),
+    _q("request_id", "Request id (also on the notifications it created)"),
+    _q("user", "Calling user id", {"type": "integer"}),
+    _q("since", "At or after: unix seconds or ISO 8601"),
+]
+
+
+def _page(item: str) -> dict:
+    return {"type": "object", "required": ["items", "total", "limit", "offset", "next"],
+            "properties": {"items": {"type": "array", "items": _ref(item)},
+                           "total": {"type": "integer"}, "limit": {"type": "integer"},
+                           "offset": {"type": "integer"},
+                           "next": {"type": ["integer", "null"]}}}
+
+
+def _counter(name: str) -> dict:
+    return {"type": "object", "properties": {name: {"type": "integer"}}, "required": [name]}
+
+
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["error", "error_description"],
+              "properties": {"error": {"type": "string"},
+                             "error_description": {"type": "string"}}},
+    "Notification": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "portal": {"type": "string"},
+        "recipient_id": {"type": "integer"}, "sender_id": {"type": "integer"},
+        "type": {"enum": ["personal", "system"]}, "notify_type": {"type": "integer"},
+        "module": {"type": "string"}, "event": {"type": "string"},
+        "message": {"type": "string"}, "message_out": {"type": "string"},
+        "tag": {"type": "string"}, "stored_tag": {"type": "string"},
+        "sub_tag": {"type": "string"}, "stored_sub_tag": {"type": "string"},
+        "attach": {"type": ["object", "array", "null"]}, "created_at": {"type": "number"},
+        "created": {"type": "string", "format": "date-time"}, "read": {"type": "boolean"},
+        "read_at": {"type": ["number", "null"]}, "method": {"type": "string"},
+        "auth_type": {"type": "string"}, "credential": {"type": "string"},
+        "request_id": {"type": ["string", "null"]}}},
+    "JournalEntry": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "request_id": {"type": "string"}, "at": {"type": "number"},
+        "http_method": {"type": "string"}, "path": {"type": "string"},
+        "method": {"type": "string"}, "auth_type": {"type": ["string", "null"]},
+        "credential": {"type": ["string", "null"]}, "user_id": {"type": ["integer", "null"]},
+        "client_ip": {"type": "string"}, "params": {"type": ["object", "null"]},
+        "status": {"type": "integer"}, "error": {"type": ["string", "null"]},
+        "duration": {"type": "number"}}},
+    "Fault": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "method": {"type": "string"},
+        "error": {"type": ["string", "null"]}, "description": {"type": "string"},
+        "status": {"type": ["integer", "null"]}, "latency": {"type": "number"},
+        "remaining": {"type": ["integer", "null"]}, "probability": {"type": "number"},
+        "hits": {"type": "integer"}, "created_at": {"type": "number"}}},
+    "NewFault": {"type": "object", "required": ["method"], "additionalProperties": False,
+                 "properties": {
+                     "method": {"type": "string", "description": "Method name or *"},
+                     "error": {"type": ["string", "null"]},
+                     "description": {"type": ["string", "null"]},
+                     "status": {"type": ["integer", "null"], "minimum": 200, "maximum": 599},
+                     "latency": {"type": "number", "minimum": 0, "maximum": 300},
+                     "times": {"type": ["integer", "null"], "minimum": 1},
+                     "probability": {"type": "number", "minimum": 0, "maximum": 1}}},
+    "Clock": {"type": "object", "properties": {
+        "now": {"type": "number"}, "iso": {"type": "string"}, "frozen": {"type": "boolean"},
+        "offset": {"type": "number"}}},
+    "ClockChange": {"type": "object", "additionalProperties": False, "properties": {
+        "set": {"type": ["number", "string"], "description": "Unix seconds or ISO 8601"},
+        "advance": {"type": "number"}, "freeze": {"type": "boolean"}}},
+    "Portal": {"type": "object", "properties": {
+        "name": {"type": "string"}, "domain": {"type": "string"},
+        "timezone": {"type": ["string", "null"]},
+        "users": {"type": "array", "items": {"type": "object"}},
+        "webhooks": {"type": "array", "items": {"type": "object"}},
+        "apps": {"type": "array", "items": {"type": "object"}}}},
+    "Fixture": {"type": "object", "required": ["users"],
+                "description": "A portal, in the format of fixtures/default.json"},
+}
+
+READ_BODY = _body({"type": "object", "properties": {"read": {"type": "boolean",
+                                                             "default": True}}})
+
+PATHS = {
+    "/_emulator/health": {"get": {
+        "summary": "Ready check (open without a token)",
+        "responses": {"200": _json({"type": "object", "properties": {
+            "status": {"type": "string"}, "schema_version": {"type": "integer"}}})}}},
+    "/_emulator/portals": {"get": {
+        "summary": "Portals with users, webhooks (with URLs) and apps",
+        "responses": {"200": _json({"type": "object", "properties": {
+            "items": {"type": "array", "items": _ref("Portal")}}})}}},
+    "/_emulator/notifications": {
+        "get": {"summary": "Notifications, newest first", "parameters":
+                NOTIFICATION_FILTERS + PAGING,
+                "responses": {"200": _json(_page("Notification")), **BAD, **NOT_FOUND}},
+        "delete": {"summary": "Delete matching notifications (no filter: all)",
+                   "parameters": NOTIFICATION_FILTERS,
+                   "responses": {"200": _json(_counter("deleted")), **BAD, **NOT_FOUND}}},
+    "/_emulator/notifications/count": {"get": {
+        "summary": "Count matching notifications", "parameters": NOTIFICATION_FILTERS,
+        "responses": {"200": _json(_counter("count")), **BAD, **NOT_FOUND}}},
+    "/_emulator/notifications/read": {"post": {
+        "summary": "Mark matching notifications read/unread (no filter: all)",
+        "parameters": NOTIFICATION_FILTERS, "requestBody": READ_BODY,
+        "responses": {"200": _json(_counter("changed")), **BAD, **NOT_FOUND}}},
+    "/_emulator/notifications/{id}": {
+        "get": {"summary": "One notification", "parameters": [_path_id(), PORTAL],
+                "responses": {"200": _json(_ref("Notification")), **NOT_FOUND}},
+        "delete": {"summary": "Delete one notification", "parameters": [_path_id(), PORTAL],
+                   "responses": {"200": _json(_counter("deleted")), **NOT_FOUND}}},
+    "/_emulator/notifications/{id}/read": {"post": {
+        "summary": "Mark one notification read/unread", "parameters": [_path_id(), PORTAL],
+        "requestBody": READ_BODY,
+        "responses": {"200": _json(_counter("changed")), **BAD, **NOT_FOUND}}},
+    "/_emulator/journal": {
+        "get": {"summary": "REST calls, newest first, secrets masked",
+                "parameters": JOURNAL_FILTERS + PAGING,
+                "responses": {"200": _json(_page("JournalEntry")), **BAD, **NOT_FOUND}},
+        "delete": {"summary": "Forget the journal", "parameters": [PORTAL],
+                   "responses": {"200": _json(_counter("deleted"))}}},
+    "/_emulator/journal/{id}": {"get": {
+        "summary": "One journal entry", "parameters": [_path_id(), PORTAL],
+        "responses": {"200": _json(_ref("JournalEntry")), **NOT_FOUND}}},
+    "/_emulator/reset": {"post": {
+        "summary": "data: notifications + journal; all: also faults, limits, fixture reload",
+        "parameters": [PORTAL],
+        "requestBody": _body({"type": "object", "properties": {
+            "scope": {"enum": ["all", "data"], "default": "all"}}}),
+        "responses": {"200": _json({"type": "object", "properties": {
+            "portal": {"type": "string"}, "scope": {"type": "string"},
+            "removed": {"type": "object"}, "reloaded": {"type": "boolean"}}}), **BAD}}},
+    "/_emulator/seed": {"post": {
+        "summary": "Load or replace the portal a fixture document describes",
+        "requestBody": _body(_ref("Fixture"), required=True),
+        "responses": {"200": _json({"type": "object", "properties": {
+            "portal": {"type": "string"}, "domain": {"type": "string"},
+            "users": {"type": "integer"}, "webhooks": {"type": "integer"},
+            "apps": {"type": "integer"}}}),
+            "400": {**ERROR, "description": "invalid_fixture"}}}},
+    "/_emulator/faults": {
+        "get": {"summary": "Armed faults", "parameters": [PORTAL],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "items": {"type": "array", "items": _ref("Fault")}}})}},
+        "post": {"summary": "Arm a fault", "parameters": [PORTAL],
+                 "requestBody": _body(_ref("NewFault"), required=True),
+                 "responses": {"201": _json(_ref("Fault"), "Armed"), **BAD}},
+        "delete": {"summary": "Disarm every fault", "parameters": [PORTAL],
+                   "responses": {"200": _json(_counter("deleted"))}}},
+    "/_emulator/faults/{id}": {"delete": {
+        "summary": "Disarm one fault", "parameters": [_path_id(), PORTAL],
+        "responses": {"200": _json(_counter("deleted")), **NOT_FOUND}}},
+    "/_emulator/clock": {
+        "get": {"summary": "The emulator's time", "responses": {"200": _json(_ref("Clock"))}},
+        "post": {"summary": "set, then advance, then freeze",
+                 "requestBody": _body(_ref("ClockChange")),
+                 "responses": {"200": _json(_ref("Clock")), **BAD}},
+        "delete": {"summary": "Back to real time",
+                   "responses": {"200": _json(_ref("Clock"))}}},
+    "/_emulator/openapi.json": {"get": {
+        "summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+    "/_emulator/ui/": {"get": {
+        "summary": "The inbox page", "parameters": [PORTAL, _q("recipient", "User id"),
+                                                    _q("token", "Control token")],
+        "responses": {"200": {"description": "HTML",
+                              "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/_emulator/ui/static/{filename}": {"get": {
+        "summary": "Assets of the inbox page",
+        "parameters": [{"name": "filename", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "The file"}, "404": {"description": "No file"}}}},
+    "/_emulator/ui/events": {"get": {
+        "summary": "Server-Sent Events of one recipient's notifications",
+        "parameters": [PORTAL, _q("recipient", "User id", {"type": "integer"})],
+        "responses": {"200": {"description": "event stream", "content": {
+            "text/event-stream": {"schema": {"type": "string"}}}}, **BAD, **NOT_FOUND}}},
+}
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {"title": "b24emu control API", "version": "1",
+             "description": "The emulator's own endpoints: inspect notifications and the "
+                            "request journal, inject faults, move the clock, seed and reset "
+                            "portals. Loopback only unless B24EMU_CONTROL_TOKEN is set, then "
+                            "`Authorization: Bearer <token>`."},
+    "components": {"schemas": SCHEMAS, "securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}},
+    "security": [{}, {"bearer": []}],
+    "paths": PATHS,
+}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The document."""
+    return jsonify(DOCUMENT)
