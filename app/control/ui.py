@@ -1,10 +1,191 @@
-"""The inbox page under `/_emulator/ui/` (placeholder until the page lands)."""
+"""The inbox page under `/_emulator/ui/`: a portal user's notifications, live.
+
+The page (templates/inbox.html, static/inbox.js, static/inbox.css) reads everything through the
+control API (`/_emulator/portals`, `/_emulator/notifications`, `/_emulator/journal`) and listens
+to `GET /_emulator/ui/events`, a Server-Sent Events stream of what changed for one recipient.
+
+Several worker processes share one SQLite file, so the stream cannot wait for an in-process
+signal: it keeps a connection of its own and looks every `TICK_SECONDS` whether any connection
+committed (`PRAGMA data_version`, no table read). Only then it reads the recipient's ids and read
+flags, and sends the difference to what it saw before:
+
+    event: ready     data: {"portal": "default", "recipient": 2}     (first, after the baseline)
+    event: added     data: {"ids": [12, 13]}
+    event: deleted   data: {"ids": [7]}
+    event: read      data: {"ids": [12], "read": true}
+
+plus a `: heartbeat` comment every `HEARTBEAT_SECONDS`. The stream ends when the client goes
+away, after `LIFETIME_SECONDS`, or when the worker process stops (`end_streams_on_exit`, a
+gunicorn `post_worker_init` hook, so open pages never hold up a shutdown); EventSource then
+reconnects and the page reloads its list on the new `ready`.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+import select
+import signal
+import socket
+import sqlite3
+import threading
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from app.control.access import check_access
+from app.control.schemas import ControlError, selected_portal
 
-bp = Blueprint("ui", __name__, url_prefix="/_emulator/ui")
+bp = Blueprint("ui", __name__, url_prefix="/_emulator/ui", template_folder="templates",
+               static_folder="static")
 bp.before_request(check_access)
+
+TICK_SECONDS = 0.3
+HEARTBEAT_SECONDS = 15.0
+LIFETIME_SECONDS = 300.0
+RETRY_MILLISECONDS = 2000
+SHUTTING_DOWN = threading.Event()  # set when this worker process begins to stop
+
+
+@bp.get("/")
+def inbox():
+    """The inbox page; with `?token=` the page carries the token to its assets and API calls."""
+    response = Response(render_template(
+        "inbox.html", token=request.args.get("token", ""), api=f"{request.script_root}/_emulator"))
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' http: https:; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("/events")
+def events():
+    """Server-Sent Events: what changes among one recipient's notifications."""
+    emulator = current_app.extensions["b24emu"]
+    try:
+        portal = selected_portal()
+    except ControlError as error:
+        return error.response()
+    recipient = request.args.get("recipient", "")
+    valid = recipient.isascii() and recipient.isdigit() and len(recipient) <= 18
+    if not valid or int(recipient) < 1:
+        return _error(400, "invalid_recipient", "recipient must be a user id (an integer >= 1)")
+    watcher = RecipientWatcher(emulator.database.path, portal, int(recipient))
+    client = request.environ.get("gunicorn.socket")
+    response = Response(_stream(watcher, client), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+class RecipientWatcher:
+    """One recipient's notification ids and read flags, seen through a connection of its own."""
+
+    def __init__(self, path: str, portal: str, recipient_id: int):
+        self.portal, self.recipient_id = portal, recipient_id
+        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                    check_same_thread=False)
+        self.version = None
+        self.known = self._read_state()
+
+    def _data_version(self) -> int:
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _read_state(self) -> dict[int, bool]:
+        self.version = self._data_version()
+        rows = self.conn.execute(
+            "SELECT id, is_read FROM notifications WHERE portal = ? AND recipient_id = ?",
+            (self.portal, self.recipient_id)).fetchall()
+        return {row[0]: bool(row[1]) for row in rows}
+
+    def changes(self) -> list[tuple[str, dict]]:
+        """The events since the last look: nothing at all when no connection committed."""
+        if self._data_version() == self.version:
+            return []
+        state = self._read_state()
+        before, self.known = self.known, state
+        added = sorted(set(state) - set(before))
+        deleted = sorted(set(before) - set(state))
+        flipped = [key for key in state if key in before and state[key] != before[key]]
+        found = []
+        if deleted:
+            found.append(("deleted", {"ids": deleted}))
+        if added:
+            found.append(("added", {"ids": added}))
+        for read in (True, False):
+            ids = sorted(key for key in flipped if state[key] is read)
+            if ids:
+                found.append(("read", {"ids": ids, "read": read}))
+        return found
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _stream(watcher: RecipientWatcher, client, *, clock=time.monotonic, sleep=time.sleep):
+    """The event stream's body: runs until the client leaves or the lifetime is over."""
+    try:
+        yield _event("ready", {"portal": watcher.portal, "recipient": watcher.recipient_id},
+                     retry=RETRY_MILLISECONDS)
+        started = last_sent = clock()
+        while clock() - started < LIFETIME_SECONDS:
+            sleep(TICK_SECONDS)
+            if SHUTTING_DOWN.is_set() or _client_gone(client):
+                return
+            for name, data in watcher.changes():
+                yield _event(name, data)
+                last_sent = clock()
+            if clock() - last_sent >= HEARTBEAT_SECONDS:
+                yield ": heartbeat\n\n"
+                last_sent = clock()
+    finally:
+        watcher.close()
+
+
+def end_streams_on_exit(worker=None, signals=(signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)):
+    """gunicorn's `post_worker_init` hook: a stop signal ends this worker's event streams.
+
+    A stopping worker waits for its running requests; without this an open inbox page would hold
+    the stop for the whole graceful timeout. The worker's own handlers still run afterwards.
+    Must be called in the worker's main thread (where gunicorn runs that hook).
+    """
+    for number in signals:
+        previous = signal.getsignal(number)
+        if callable(previous):
+            signal.signal(number, _chained(previous))
+
+
+def _chained(previous):
+    def handler(number, frame):
+        SHUTTING_DOWN.set()
+        return previous(number, frame)
+
+    return handler
+
+
+def _event(name: str, data: dict, *, retry: int | None = None) -> str:
+    head = f"retry: {retry}\n" if retry is not None else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _client_gone(client) -> bool:
+    """True when the browser closed the connection (a plain socket reads EOF on a peek).
+
+    An EventSource sends nothing after its request, so a readable socket that peeks no bytes is
+    closed. TLS sockets cannot peek; there the next heartbeat's failed write ends the stream.
+    """
+    if not isinstance(client, socket.socket) or hasattr(client, "context"):
+        return False
+    try:
+        readable, _, _ = select.select([client], [], [], 0)
+        return bool(readable) and client.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def _error(status: int, code: str, description: str):
+    response = jsonify(error=code, error_description=description)
+    response.status_code = status
+    return response

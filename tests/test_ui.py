@@ -1,0 +1,231 @@
+"""The inbox page's server side: the page and its assets, access, and the live event stream.
+
+The page itself (rendering, escaping, live updates in a browser) is tested in
+test_ui_browser.py; here the event stream runs with a simulated clock, so heartbeats and the
+stream's lifetime are checked without waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+
+import pytest
+
+from app.control import ui
+from app.settings import Settings
+from tests.conftest import TEST_PORTAL
+
+
+class FakeTime:
+    """clock() and sleep() for the stream: sleeping moves the clock, nothing waits."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += 1
+
+
+def parse(chunk: str) -> tuple[str, dict | None]:
+    """(event name, data) of one SSE message; ("comment", None) for a comment line."""
+    if chunk.startswith(":"):
+        return "comment", None
+    fields = dict(line.split(": ", 1) for line in chunk.strip().splitlines())
+    return fields["event"], json.loads(fields["data"])
+
+
+def notify(rest, message: str = "hi", user: int = 2, **params) -> int:
+    return rest.result("im.notify.personal.add", {"USER_ID": user, "MESSAGE": message, **params})
+
+
+@pytest.fixture
+def stream(emulator):
+    """An event stream for Bob (user 2) on the default portal, driven by a fake clock."""
+    fake = FakeTime()
+    watcher = ui.RecipientWatcher(emulator.database.path, "default", 2)
+    generator = ui._stream(watcher, None, clock=fake.clock, sleep=fake.sleep)
+    assert parse(next(generator)) == ("ready", {"portal": "default", "recipient": 2})
+    yield generator
+    generator.close()
+
+
+def next_event(generator) -> tuple[str, dict | None]:
+    return parse(next(generator))
+
+
+# --- the page and its assets ------------------------------------------------------------------
+
+
+def test_page_is_served_with_its_assets(client):
+    page = client.get("/_emulator/ui/")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert '<script src="/_emulator/ui/static/inbox.js" defer></script>' in html
+    assert 'href="/_emulator/ui/static/inbox.css"' in html
+    assert 'data-api="/_emulator"' in html and 'data-events="/_emulator/ui/events"' in html
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    for name, mimetype in (("inbox.js", "text/javascript"), ("inbox.css", "text/css"),
+                           ("bell.svg", "image/svg+xml")):
+        asset = client.get(f"/_emulator/ui/static/{name}")
+        assert (asset.status_code, asset.mimetype) == (200, mimetype)
+    assert client.get("/_emulator/ui").status_code in (200, 308)
+
+
+def test_the_script_never_parses_html_from_data(client):
+    script = client.get("/_emulator/ui/static/inbox.js").get_data(as_text=True)
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
+
+
+@pytest.fixture
+def token_client(tmp_path, clock):
+    from app import create_app
+
+    settings = Settings(db=str(tmp_path / "token.sqlite3"), fixtures=str(TEST_PORTAL),
+                        control_token='t<"&>')
+    return create_app(settings, clock=clock).test_client()
+
+
+def test_a_token_protects_the_page_its_assets_and_events(token_client):
+    for path in ("/_emulator/ui/", "/_emulator/ui/static/inbox.js",
+                 "/_emulator/ui/events?recipient=2"):
+        refused = token_client.get(path)
+        assert refused.status_code == 401
+        assert refused.get_json()["error"] == "unauthorized"
+    page = token_client.get("/_emulator/ui/?token=t%3C%22%26%3E")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    # the token reaches the page escaped: URL-encoded in asset links, entity-escaped in data-
+    assert 'src="/_emulator/ui/static/inbox.js?token=t%3C%22%26%3E"' in html
+    assert 'data-token="t&lt;&#34;&amp;&gt;"' in html
+    assert 't<"&>' not in html
+    assert token_client.get("/_emulator/ui/static/inbox.js?token=t%3C%22%26%3E").status_code == 200
+
+
+def test_remote_clients_are_refused_without_a_token(client):
+    for path in ("/_emulator/ui/", "/_emulator/ui/events?recipient=2"):
+        refused = client.get(path, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+        assert refused.status_code == 403
+        assert refused.get_json()["error"] == "forbidden"
+
+
+# --- the event stream: requests -----------------------------------------------------------------
+
+
+def test_events_for_an_unknown_portal_or_a_bad_recipient(client):
+    unknown = client.get("/_emulator/ui/events?portal=nope&recipient=2")
+    assert unknown.status_code == 404
+    assert unknown.get_json() == {"error": "portal_not_found",
+                                  "error_description": "No portal named 'nope'"}
+    for recipient in ("", "abc", "0", "-1", "2.5", "%C2%B2", "9" * 19, "1" * 5000):
+        bad = client.get(f"/_emulator/ui/events?recipient={recipient}")
+        assert bad.status_code == 400
+        assert bad.get_json()["error"] == "invalid_recipient"
+
+
+def test_events_answer_as_an_event_stream(client, rest, monkeypatch):
+    monkeypatch.setattr(ui, "LIFETIME_SECONDS", 0)  # one message, then the stream ends
+    response = client.get("/_emulator/ui/events?portal=default&recipient=2")
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.get_data(as_text=True) == (
+        'retry: 2000\nevent: ready\ndata: {"portal":"default","recipient":2}\n\n')
+
+
+# --- the event stream: what it reports ------------------------------------------------------
+
+
+def test_added_read_and_deleted_reach_the_stream(stream, rest, emulator):
+    first = notify(rest, "one")
+    assert next_event(stream) == ("added", {"ids": [first]})
+    with emulator.database.write() as db:
+        db.execute("UPDATE notifications SET is_read = 1 WHERE id = ?", [first])
+    assert next_event(stream) == ("read", {"ids": [first], "read": True})
+    with emulator.database.write() as db:
+        db.execute("UPDATE notifications SET is_read = 0 WHERE id = ?", [first])
+    assert next_event(stream) == ("read", {"ids": [first], "read": False})
+    with emulator.database.write() as db:
+        db.execute("DELETE FROM notifications WHERE id = ?", [first])
+    assert next_event(stream) == ("deleted", {"ids": [first]})
+
+
+def test_a_tag_replacement_is_a_delete_and_an_add(stream, rest):
+    old = notify(rest, "v1", TAG="build")
+    assert next_event(stream) == ("added", {"ids": [old]})
+    new = notify(rest, "v2", TAG="build")
+    assert next_event(stream) == ("deleted", {"ids": [old]})
+    assert next_event(stream) == ("added", {"ids": [new]})
+
+
+def test_other_recipients_and_portals_stay_silent(stream, rest, emulator, tmp_path):
+    notify(rest, "for Anna", user=1)
+    fixture = tmp_path / "other.json"
+    fixture.write_text(json.dumps({"name": "other", "domain": "other.example",
+                                   "users": [{"id": 2, "name": "Bob"}]}))
+    emulator.seed(fixture)
+    from app.store.notifications import NewNotification
+
+    emulator.notifications.add(NewNotification(
+        portal="other", recipient_id=2, sender_id=0, notify_type=4, message="elsewhere",
+        message_out="", notify_tag="", notify_sub_tag="", attach=None, created_at=1.0,
+        method="im.notify.system.add", auth_type="webhook", credential="x"))
+    mine = notify(rest, "for Bob")
+    assert next_event(stream) == ("added", {"ids": [mine]})
+
+
+def test_quiet_stream_sends_heartbeats_and_ends_after_its_lifetime(emulator, monkeypatch):
+    monkeypatch.setattr(ui, "TICK_SECONDS", 0.5)  # exact in binary: no drift over 600 ticks
+    fake = FakeTime()
+    watcher = ui.RecipientWatcher(emulator.database.path, "default", 2)
+    events = list(ui._stream(watcher, None, clock=fake.clock, sleep=fake.sleep))
+    assert parse(events[0])[0] == "ready"
+    expected = int(ui.LIFETIME_SECONDS // ui.HEARTBEAT_SECONDS)
+    assert events[1:] == [": heartbeat\n\n"] * expected
+    assert fake.now - 1000.0 >= ui.LIFETIME_SECONDS
+    with pytest.raises(Exception, match="closed"):
+        watcher.conn.execute("SELECT 1")  # the stream's own connection is released
+
+
+def test_the_stream_ends_when_the_client_goes_away(emulator):
+    ours, theirs = socket.socketpair()
+    try:
+        fake = FakeTime()
+        watcher = ui.RecipientWatcher(emulator.database.path, "default", 2)
+        generator = ui._stream(watcher, ours, clock=fake.clock, sleep=fake.sleep)
+        assert parse(next(generator))[0] == "ready"
+        assert not ui._client_gone(ours)
+        theirs.close()
+        assert ui._client_gone(ours)
+        assert list(generator) == []
+        assert fake.slept == 1  # noticed on the first tick, not at the next heartbeat
+    finally:
+        ours.close()
+
+
+def test_a_stopping_worker_ends_its_streams(emulator):
+    calls = []
+    previous = signal.signal(signal.SIGUSR1, lambda number, frame: calls.append(number))
+    try:
+        ui.end_streams_on_exit(None, signals=(signal.SIGUSR1,))
+        fake = FakeTime()
+        watcher = ui.RecipientWatcher(emulator.database.path, "default", 2)
+        generator = ui._stream(watcher, None, clock=fake.clock, sleep=fake.sleep)
+        assert parse(next(generator))[0] == "ready"
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert calls == [signal.SIGUSR1]  # the worker's own handler still runs
+        assert list(generator) == []
+        assert fake.slept == 1
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        ui.SHUTTING_DOWN.clear()
