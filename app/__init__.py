@@ -8,16 +8,20 @@ control endpoints (`app.control`).
 from __future__ import annotations
 
 import logging
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["create_app"]
 
 
 def create_app(settings: Settings | None = None, *, clock=None, seed: bool = True) -> Flask:
     """Build the WSGI app: migrate the database and load fixtures into an empty one first."""
+    from flask import Flask
+
     from app.context import Emulator
     from app.control.api import bp as control_bp
     from app.control.ui import bp as ui_bp

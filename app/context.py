@@ -19,6 +19,7 @@ from app.store.notifications import NotificationStore
 from app.store.portals import DEFAULT_PORTAL, PortalStore
 
 log = logging.getLogger("b24emu")
+PACKAGED_DEFAULT_FIXTURE = Path(__file__).parent / "testing" / "default.json"
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Emulator:
             raise ConfigError(f"B24EMU_OPERATING_COSTS: {error}") from None
         emulator.operating = OperatingLimiter(database, settings.operating_limit, costs)
         if seed and settings.fixtures and emulator.portals.is_empty():
-            emulator.seed(settings.fixtures)
+            emulator.seed(fixture_path(settings.fixtures))
         return emulator
 
     def seed(self, path: str | Path) -> dict:
@@ -87,6 +88,14 @@ class Emulator:
         snapshot = self.control.snapshot()
         self.clock.apply(snapshot.clock.frozen_at, snapshot.clock.offset)
         return snapshot
+
+
+def fixture_path(path: str) -> Path:
+    """A fixture file; the default one falls back to the copy shipped inside the package."""
+    given = Path(path)
+    if not given.exists() and path == Settings.fixtures:
+        return PACKAGED_DEFAULT_FIXTURE  # an installed b24emu run outside a checkout
+    return given
 
 
 def portal_zone(name: str) -> ZoneInfo:

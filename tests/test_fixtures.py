@@ -73,3 +73,13 @@ def test_webhook_ids_are_assigned(tmp_path):
                              {"id": 1, "user_id": 1, "code": "b", "scopes": []}])
     portal = parse_fixture(json.loads(json.dumps(data)))
     assert [hook["id"] for hook in portal["webhooks"]] == [2, 1]
+
+
+def test_outside_a_checkout_the_default_portal_comes_from_the_package(tmp_path, monkeypatch):
+    from app.context import Emulator
+    from app.settings import Settings
+
+    monkeypatch.chdir(tmp_path)  # no fixtures/ directory here, as for an installed b24emu
+    emulator = Emulator.open(Settings(db=str(tmp_path / "db.sqlite3")))
+    assert [user["login"] for user in emulator.portals.users("default")] == [
+        "admin", "bob", "carol"]
