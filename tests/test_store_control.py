@@ -130,3 +130,13 @@ def test_reset_removes_a_portals_data_only(emulator, rest):
     assert len(emulator.control.faults("default")) == 1
     emulator.control.reset("default", everything=True)
     assert emulator.control.faults("default") == [] and not emulator.control.snapshot().faults_armed
+
+
+def test_the_method_list_is_the_registry(client, emulator):
+    items = client.get("/_emulator/methods").get_json()["items"]
+    by_name = {item["name"]: item for item in items}
+    assert set(by_name) == {entry.name for entry in emulator.registry.all()}
+    assert by_name["im.notify.personal.add"]["scope"] == "im"
+    assert "ATTACH" in by_name["im.notify.personal.add"]["params"]
+    assert by_name["im.notify.get"]["private"] is True
+    assert by_name["batch"]["batchable"] is False

@@ -25,4 +25,4 @@ def control_error(error: ControlError):
 
 
 # The endpoints attach themselves to `bp`.
-from app.control import clock, faults, journal, notifications, openapi, portals  # noqa: E402,F401,I001
+from app.control import clock, faults, journal, methods, notifications, openapi, portals  # noqa: E402,F401,I001

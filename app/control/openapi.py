@@ -139,6 +139,14 @@ PATHS = {
         "summary": "Portals with users, webhooks (with URLs) and apps",
         "responses": {"200": _json({"type": "object", "properties": {
             "items": {"type": "array", "items": _ref("Portal")}}})}}},
+    "/_emulator/methods": {"get": {
+        "summary": "REST methods the emulator answers (name, scope, private, parameters)",
+        "responses": {"200": _json({"type": "object", "properties": {
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "scope": {"type": "string"},
+                "private": {"type": "boolean"}, "batchable": {"type": "boolean"},
+                "params": {"type": "array", "items": {"type": "string"}},
+                "summary": {"type": "string"}}}}}})}}},
     "/_emulator/notifications": {
         "get": {"summary": "Notifications, newest first", "parameters":
                 NOTIFICATION_FILTERS + PAGING,
