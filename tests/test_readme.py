@@ -1,0 +1,30 @@
+"""The README is the manual: it lists every method the registry answers and every setting."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from app import settings as settings_module
+from app.methods import REGISTRY
+from app.settings import Settings
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    start = README.index(title)
+    return README[start:README.index("\n## ", start + 1)]
+
+
+def test_every_registered_method_is_in_the_supported_methods_table():
+    table = section("## Supported methods")
+    missing = [entry.name for entry in REGISTRY.all() if f"`{entry.name}`" not in table]
+    assert missing == []
+
+
+def test_every_setting_is_in_the_readme_and_the_settings_docstring():
+    table = section("## Settings")
+    names = [f"B24EMU_{field.name.upper()}" for field in fields(Settings)]
+    assert [name for name in names if f"`{name}`" not in table] == []
+    assert [name for name in names if name not in settings_module.__doc__] == []
