@@ -1,28 +1,35 @@
-"""`make bench`: throughput and latency of im.notify.personal.add over real HTTP.
+"""`make bench`: throughput and latency of im.notify.personal.add over real HTTP, and the cost of
+growth (the same calls with a million notifications stored).
 
-Every figure is a ratio against a baseline measured in the same run on the same machine (a bare
-Flask app under the same gunicorn settings); absolute numbers on a shared machine mean little.
-Usage: python -m bench [--requests N] [--connections 1,10]
+Every figure is a ratio against a reference measured in the same run on the same machine (a bare
+Flask app under the same gunicorn settings; an empty database); absolute numbers on a shared
+machine mean little.
+Usage: python -m bench [--quick] [--requests N] [--connections 1,10] [--growth-rows N]
+       [--phases throughput,growth]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import requests
+from bench import growth, load
 
 ROOT = Path(__file__).resolve().parents[1]
-BODY = {"USER_ID": 2, "MESSAGE": "bench", "TAG": "bench",
-        "ATTACH": [{"MESSAGE": "small attach"}, {"DELIMITER": {"SIZE": 200}}]}
+ADD_PATH = "/rest/1/devtoken/im.notify.personal.add.json"
+ATTACH = [{"MESSAGE": "small attach"}, {"DELIMITER": {"SIZE": 200}}]
+BODY = {"USER_ID": 2, "MESSAGE": "bench", "TAG": "bench", "ATTACH": ATTACH}
+REPLACED_TAGS = 200   # the TAG add cycles over these tags: every measured call replaces one row
+LIST_PATH = "/_emulator/notifications?recipient=2&tag=t-5&limit=50"
+GROWTH_TARGET = 1.2
+GROWTH_SECONDS = 15   # per growth measurement at most: a slow call is measured fewer times
 
 
 def free_port() -> int:
@@ -31,98 +38,79 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(load.encode("GET", f"127.0.0.1:{port}", "/_emulator/health"))
+            return sock.recv(12).startswith(b"HTTP/1.1 ")
+    except OSError:
+        return False
+
+
 def start(command: list[str], env: dict, port: int) -> subprocess.Popen:
     """Start a server and wait until it answers."""
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},  # noqa: S603
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1)
+        if _answers(port):
             return process
-        except requests.ConnectionError:
-            time.sleep(0.1)
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"server did not start: {command}")
 
 
-def emulator(db: str, port: int, rate_limit: str) -> subprocess.Popen:
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=60)
+
+
+def emulator(db: str, port: int, rate_limit: str, args) -> subprocess.Popen:
     env = {"B24EMU_RATE_LIMIT": rate_limit, "B24EMU_RATE_CAPACITY": "1000000000",
-           "B24EMU_LOG_LEVEL": "WARNING"}
+           "B24EMU_LOG_LEVEL": args.log_level}
     return start([sys.executable, "-m", "app", "serve", "--port", str(port), "--db", db,
-                  "--fixtures", "fixtures/default.json", "--workers", "2", "--threads", "8"],
-                 env, port)
+                  "--fixtures", "fixtures/default.json", "--workers", str(args.workers),
+                  "--threads", str(args.threads)], env, port)
 
 
-def baseline(port: int) -> subprocess.Popen:
+def baseline(port: int, args) -> subprocess.Popen:
     return start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                  "--workers", "2", "--threads", "8", "--worker-class", "gthread",
-                  "--log-level", "warning", "bench.baseline:app"], {}, port)
+                  "--workers", str(args.workers), "--threads", str(args.threads),
+                  "--worker-class", "gthread", "--log-level", "warning",
+                  "bench.baseline:app"], {}, port)
 
 
-def load(url: str, total: int, connections: int) -> dict:
-    """`total` POSTs over `connections` keep-alive connections: rps, p50 and p99 in ms."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    per_worker = total // connections
-
-    def worker():
-        session = requests.Session()
-        mine = []
-        for _ in range(per_worker):
-            begin = time.perf_counter()
-            reply = session.post(url, json=BODY, timeout=30)
-            mine.append(time.perf_counter() - begin)
-            if reply.status_code != 200:
-                raise RuntimeError(f"{url}: HTTP {reply.status_code} {reply.text[:200]}")
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    begin = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - begin
-    latencies.sort()
-    return {"rps": len(latencies) / elapsed,
-            "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
-
-
-def measure(name: str, process: subprocess.Popen, url: str, total: int, connections: list[int]):
+def measure(process: subprocess.Popen, url: str, factory, total: int, connections: list[int]):
     try:
-        load(url, max(20, total // 10), max(connections))  # warm-up
-        return {c: load(url, total, c) for c in connections}
+        load.run(url, factory, max(20, total // 10), max(connections))  # warm-up
+        return {c: load.run(url, factory, total, c) for c in connections}
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--connections", default="1,10")
-    args = parser.parse_args()
-    connections = [int(c) for c in args.connections.split(",")]
+# --- throughput and latency against the baseline ------------------------------------------------
+
+def throughput(args, connections: list[int]) -> dict:
     results = {}
+    factory = load.post_json(ADD_PATH, BODY)
     with tempfile.TemporaryDirectory() as tmp:
         for name, rate in (("emulator, limiter off", "off"), ("emulator, limiter on", "standard")):
             port = free_port()
-            process = emulator(f"{tmp}/{rate}.sqlite3", port, rate)
-            url = f"http://127.0.0.1:{port}/rest/1/devtoken/im.notify.personal.add.json"
-            results[name] = measure(name, process, url, args.requests, connections)
+            process = emulator(f"{tmp}/{rate}.sqlite3", port, rate, args)
+            results[name] = measure(process, f"http://127.0.0.1:{port}", factory,
+                                    args.requests, connections)
         port = free_port()
         results["baseline (bare Flask)"] = measure(
-            "baseline", baseline(port), f"http://127.0.0.1:{port}/rest/x", args.requests,
-            connections)
-    report(results, connections, args.requests)
-    return 0
+            baseline(port, args), f"http://127.0.0.1:{port}",
+            load.post_json("/rest/x", BODY), args.requests, connections)
+    return results
 
 
-def report(results: dict, connections: list[int], total: int) -> None:
-    print(f"im.notify.personal.add (small ATTACH, TAG), {total} requests, gunicorn 2x8 gthread")
+def report_throughput(results: dict, connections: list[int], args) -> None:
+    print(f"im.notify.personal.add (small ATTACH, TAG), {args.requests} requests,"
+          f" gunicorn {args.workers}x{args.threads} gthread, log level {args.log_level}")
     print(f"{'server':26} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, by_conn in results.items():
         for conn, figures in by_conn.items():
@@ -135,6 +123,117 @@ def report(results: dict, connections: list[int], total: int) -> None:
         limiter_ratio = on[conn]["rps"] / off[conn]["rps"]
         print(f"ratio emulator/baseline at {conn:>2} conns: {emulator_ratio:.2f}"
               f"   limiter on/off: {limiter_ratio:.2f}")
+
+
+# --- growth: a full database against an empty one -----------------------------------------------
+
+def _plain_add(_index: int):
+    return "POST", ADD_PATH, {"USER_ID": 2, "MESSAGE": "growth", "ATTACH": ATTACH}
+
+
+def _tag_add(index: int):
+    body = {"USER_ID": 2, "MESSAGE": "growth", "TAG": f"t-{index % REPLACED_TAGS}",
+            "ATTACH": ATTACH}
+    return "POST", ADD_PATH, body
+
+
+def _list(_index: int):
+    return "GET", LIST_PATH, None
+
+
+def _list_available(url: str) -> bool:
+    statuses = []
+    load.run(url, _list, 1, 1, check=lambda status, _body: statuses.append(status))
+    return statuses == [200]
+
+
+def _checked_list(status: int, body: bytes) -> None:
+    if status != 200 or "items" not in json.loads(body):
+        raise RuntimeError(f"control API list: HTTP {status} {body[:200]!r}")
+
+
+def growth_one(db: Path, args) -> dict:
+    """Time per call of each operation on one database file, one connection."""
+    port = free_port()
+    process = emulator(str(db), port, "off", args)
+    url = f"http://127.0.0.1:{port}"
+    total = args.growth_requests
+    figures: dict = {}
+    try:
+        load.run(url, _plain_add, 50, 1)  # warm-up
+        figures["plain add"] = load.run(url, _plain_add, total, 1, max_seconds=GROWTH_SECONDS)
+        load.run(url, _tag_add, REPLACED_TAGS, 1)  # every tag exists from here on
+        figures["add with TAG replacing one"] = load.run(url, _tag_add, total, 1,
+                                                       max_seconds=GROWTH_SECONDS)
+        if _list_available(url):
+            load.run(url, _list, 10, 1, check=_checked_list, max_seconds=GROWTH_SECONDS / 5)
+            figures["control API list (recipient+tag)"] = load.run(
+                url, _list, total, 1, check=_checked_list, max_seconds=GROWTH_SECONDS)
+        else:
+            figures["control API list (recipient+tag)"] = None
+    finally:
+        stop(process)
+    return figures
+
+
+def growth_phase(args) -> tuple[dict, dict, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        full, seconds, hit = growth.prepare(args.growth_rows, Path(tmp), args.growth_cache)
+        how = (f"{args.growth_rows:,} notifications {'copied from the cache' if hit else 'built'}"
+               f" in {seconds:.1f}s ({growth.cache_path(args.growth_rows, args.growth_cache)})")
+        empty = growth_one(Path(tmp) / "empty.sqlite3", args)
+        filled = growth_one(full, args)
+    return empty, filled, how
+
+
+def report_growth(empty: dict, filled: dict, how: str, args) -> None:
+    print(f"\ngrowth: {how}")
+    print(f"up to {args.growth_requests} calls or {GROWTH_SECONDS}s each, 1 connection;"
+          f" ratio = time per call full/empty"
+          f" (target <= {GROWTH_TARGET})")
+    print(f"{'operation':34} {'empty ms':>9} {'full ms':>9} {'p99 full':>9} {'calls':>6}"
+          f" {'ratio':>6}")
+    for name, small in empty.items():
+        big = filled[name]
+        if small is None or big is None:
+            print(f"{name.replace(' (recipient+tag)', '')}: not available")
+            continue
+        ratio = small["rps"] / big["rps"]
+        flag = "" if ratio <= GROWTH_TARGET else "  ABOVE TARGET"
+        print(f"{name:34} {small['mean']:>9.2f} {big['mean']:>9.2f} {big['p99']:>9.2f}"
+              f" {big['count']:>6} {ratio:>6.2f}{flag}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a short run: 500 requests, 100,000 stored notifications")
+    parser.add_argument("--requests", type=int, default=None, help="per load (default 2000)")
+    parser.add_argument("--connections", default="1,10")
+    parser.add_argument("--growth-rows", type=int, default=None,
+                        help="notifications in the full database (default 1,000,000)")
+    parser.add_argument("--growth-requests", type=int, default=None,
+                        help="calls per growth measurement (default 1000)")
+    parser.add_argument("--growth-cache", default=None,
+                        help="where prepared files are kept (default: <temp dir>/b24emu-bench)")
+    parser.add_argument("--phases", default="throughput,growth")
+    parser.add_argument("--log-level", default="WARNING", help="B24EMU_LOG_LEVEL of the emulator")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.requests = args.requests or (500 if quick else 2000)
+    args.growth_rows = args.growth_rows or (100_000 if quick else 1_000_000)
+    args.growth_requests = args.growth_requests or (200 if quick else 1000)
+    phases = {phase.strip() for phase in args.phases.split(",")}
+    connections = [int(c) for c in args.connections.split(",")]
+    begin = time.monotonic()
+    if "throughput" in phases:
+        report_throughput(throughput(args, connections), connections, args)
+    if "growth" in phases:
+        report_growth(*growth_phase(args), args)
+    print(f"\nbench took {time.monotonic() - begin:.0f}s")
+    return 0
 
 
 if __name__ == "__main__":
