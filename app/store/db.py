@@ -3,10 +3,17 @@
 Every write goes through `Database.write()`, a ``BEGIN IMMEDIATE`` transaction, so several worker
 processes on one file serialize their writes and a failure rolls everything back. sqlite-utils
 operations inside it run as savepoints of that transaction.
+
+Writers queue on a lock before they begin: a thread lock inside the process and an `flock` on
+`<file>-writelock` across processes. Without it, a writer that finds SQLite's lock taken sleeps in
+SQLite's busy handler (1, 2, 5, 10 … ms steps) and the tail latency grows with the number of
+threads; with it, the next writer starts the moment the last one commits. The kernel drops the
+`flock` of a killed process, so a crash never leaves the file locked.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -26,6 +33,9 @@ class Database:
     def __init__(self, path: str):
         self.path = path
         self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._lock_fd: int | None = None
+        self._lock_pid: int | None = None
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -56,17 +66,42 @@ class Database:
             with db.atomic():
                 yield db
             return
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.conn.execute("ROLLBACK")
-            raise
-        db.conn.execute("COMMIT")
+        lock_fd = self._process_lock()
+        with self._write_lock:
+            if lock_fd is not None:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            try:
+                db.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.conn.execute("ROLLBACK")
+                    raise
+                db.conn.execute("COMMIT")
+            finally:
+                if lock_fd is not None:
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+    def _process_lock(self) -> int | None:
+        """The file descriptor writers of every process `flock`; reopened after a fork."""
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        pid = os.getpid()
+        if self._lock_pid != pid:
+            self._write_lock = threading.Lock()  # a forked child starts with no writer
+            path = os.path.abspath(self.path) + "-writelock"
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock_pid = pid
+        return self._lock_fd
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         """Rows of a read query as dicts (always parameterised)."""
-        return list(self.db.query(sql, params))
+        # The plain connection: sqlite-utils' query() wraps each read in a SAVEPOINT, which
+        # triples the statements on every request's hot path.
+        cursor = self.db.conn.execute(sql, params)
+        keys = [column[0] for column in cursor.description or ()]
+        return [dict(zip(keys, row, strict=True)) for row in cursor]
 
     def schema_version(self) -> int:
         """The version the file's schema is at (SQLite's user_version)."""

@@ -89,5 +89,14 @@ def _v4_control_plane(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE notifications ADD COLUMN request_id TEXT")
 
 
+def _v5_plain_tag_indexes(db: sqlite_utils.Database) -> None:
+    """Filters by plain tag / sub-tag (the value after `MP|xxxxx|`) use an index. The expressions
+    are exactly the ones `notifications._plain_tag_condition` compares."""
+    db.execute("CREATE INDEX idx_notifications_plain_tag ON notifications"
+               " (portal, substr(notify_tag, 10), recipient_id, id)")
+    db.execute("CREATE INDEX idx_notifications_plain_sub_tag ON notifications"
+               " (portal, substr(notify_sub_tag, 10), recipient_id, id)")
+
+
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
-              _v4_control_plane]
+              _v4_control_plane, _v5_plain_tag_indexes]
