@@ -38,7 +38,17 @@ def gunicorn_options(settings: Settings) -> dict:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
+        "post_worker_init": _post_worker_init,
     }
+
+
+def _post_worker_init(worker) -> None:
+    """In each worker, once its app is loaded: WAL checkpoints move to a background thread,
+    and a stop signal ends the inbox page's open event streams at once."""
+    from app.control.ui import end_streams_on_exit
+
+    worker.wsgi.extensions["b24emu"].database.start_checkpointer()
+    end_streams_on_exit(worker)
 
 
 def run_gunicorn(settings: Settings, tls_files=None) -> None:

@@ -41,3 +41,35 @@ def test_failed_write_rolls_back_everything(database):
         db["portals"].insert({"name": "lost", "domain": "x", "timezone": None})
         raise RuntimeError("boom")
     assert [row["name"] for row in database.query("SELECT name FROM portals")] == ["kept"]
+
+
+def test_background_checkpoints_take_the_wal_out_of_requests(tmp_path):
+    database = Database(str(tmp_path / "cp.sqlite3"))
+    thread = database.start_checkpointer(interval=0.01)
+    assert thread.is_alive() and thread.daemon
+    database.migrate()  # this thread's connection opens after the switch
+    assert database.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+
+def test_writers_queue_on_a_lock_file_beside_the_database(database, tmp_path):
+    with database.write() as db:
+        db.execute("CREATE TABLE q (x INTEGER)")
+    assert (tmp_path / "store.sqlite3-writelock").exists()
+    errors = []
+
+    def writer(n: int) -> None:
+        try:
+            for _ in range(50):
+                with database.write() as db:
+                    value = db.execute("SELECT count(*) FROM q").fetchone()[0]
+                    db.execute("INSERT INTO q VALUES (?)", [value])
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    values = [row["x"] for row in database.query("SELECT x FROM q ORDER BY rowid")]
+    assert errors == [] and values == list(range(200))  # read-then-write never interleaved
