@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.settings import Settings
 from bench import growth, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where prepared files are kept (default: <temp dir>/b24emu-bench)")
     parser.add_argument("--phases", default="throughput,growth")
     parser.add_argument("--log-level", default="WARNING", help="B24EMU_LOG_LEVEL of the emulator")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    # What `make run` serves (the settings' defaults): measure the product as shipped.
+    parser.add_argument("--workers", type=int, default=Settings.workers)
+    parser.add_argument("--threads", type=int, default=Settings.threads)
     args = parser.parse_args(argv)
     quick = args.quick
     args.requests = args.requests or (500 if quick else 2000)
