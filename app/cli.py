@@ -502,6 +502,7 @@ def banner(emulator, tls_files=None) -> str:
     if tls_files:
         lines.append(f"  trust the CA: REQUESTS_CA_BUNDLE={tls_files.ca} (Python), "
                      f"NODE_EXTRA_CA_CERTS={tls_files.ca} (Node)")
+    lines.append(f"  inbox page: {base}/_emulator/ui/   control API: {base}/_emulator/openapi.json")
     return "\n".join(lines)
 
 

@@ -94,6 +94,7 @@ def test_default_portal_over_http_and_restart(db_path):
         output = server.stop()
     assert "webhook of user 1 [im,user,user_basic]:" in output
     assert f"{server.base}/rest/1/devtoken/" in output
+    assert f"inbox page: {server.base}/_emulator/ui/" in output
     first_id = body["result"]
 
     restarted = Server(db_path, "fixtures/default.json")
