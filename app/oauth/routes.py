@@ -15,64 +15,13 @@ import hmac
 from flask import Blueprint, Response, current_app, request
 
 from app import php
-from app.rest import envelope
+from app.rest import envelope, errors
 from app.rest.errors import BitrixError
 from app.store.portals import ACCESS_TOKEN_LIFETIME
 
 bp = Blueprint("oauth", __name__)
 SUPPORTED_GRANTS = ("refresh_token", "authorization_code")
 OAUTH_CONTENT_TYPE = "application/json"
-
-
-def grant_type_missing() -> BitrixError:
-    """No or an unknown grant_type."""
-    return BitrixError("invalid_request", "Invalid grant_type parameter or parameter missing")
-
-
-def unsupported_grant_type() -> BitrixError:
-    """A grant type the server does not offer (password, client_credentials …)."""
-    return BitrixError("unsupported_grant_type",
-                       "Invalid grant_type parameter or parameter missing")
-
-
-def client_id_missing() -> BitrixError:
-    """No client_id at all."""
-    return BitrixError("invalid_client", "Client id was not found in the headers or body")
-
-
-def wrong_client() -> BitrixError:
-    """A client_id no application has: HTTP 200, as b24pysdk and b24phpsdk expect."""
-    return BitrixError("wrong_client", "Wrong client", 200)
-
-
-def invalid_client() -> BitrixError:
-    """The client_secret does not match the application's."""
-    return BitrixError("invalid_client", "The client credentials are invalid")
-
-
-def not_installed() -> BitrixError:
-    """The application is inactive (removed from the portal)."""
-    return BitrixError("NOT_INSTALLED", "Application not installed", 401)
-
-
-def refresh_token_missing() -> BitrixError:
-    """grant_type=refresh_token without a refresh_token."""
-    return BitrixError("invalid_request", 'No "refresh_token" parameter found')
-
-
-def invalid_refresh_token() -> BitrixError:
-    """Unknown, expired, already used, or another application's refresh token."""
-    return BitrixError("invalid_grant", "Invalid refresh token")
-
-
-def code_missing() -> BitrixError:
-    """grant_type=authorization_code without a code."""
-    return BitrixError("invalid_request", 'Missing parameter. "code" required')
-
-
-def invalid_code() -> BitrixError:
-    """An authorization code the server never issued (b24emu issues none)."""
-    return BitrixError("invalid_grant", "Code doesn't exist or is invalid for the client")
 
 
 @bp.route("/oauth/token/", methods=["GET", "POST"])
@@ -93,39 +42,39 @@ def token() -> Response:
 def _grant(emulator, values) -> dict:
     grant_type = values.get("grant_type", "")
     if not grant_type:
-        raise grant_type_missing()
+        raise errors.grant_type_missing()
     if grant_type not in SUPPORTED_GRANTS:
-        raise unsupported_grant_type()
+        raise errors.unsupported_grant_type()
     portal = emulator.portal_for_host(request.host)
     app = _check_client(emulator, portal, values.get("client_id", ""),
                         values.get("client_secret", ""))
     now = emulator.clock.now()
     if grant_type == "authorization_code":
         if not values.get("code"):
-            raise code_missing()
-        raise invalid_code()
+            raise errors.code_missing()
+        raise errors.invalid_code()
     refresh_token = values.get("refresh_token", "")
     if not refresh_token:
-        raise refresh_token_missing()
+        raise errors.refresh_token_missing()
     issued = emulator.portals.rotate_refresh_token(portal, refresh_token, app["client_id"], now)
     if issued is None:
-        raise invalid_refresh_token()
+        raise errors.invalid_refresh_token()
     return _token_body(issued, app, portal)
 
 
 def _check_client(emulator, portal: str, client_id: str, client_secret: str) -> dict:
     """The application, its secret compared in constant time."""
     if not client_id:
-        raise client_id_missing()
+        raise errors.client_id_missing()
     app = emulator.portals.app(portal, client_id)
     if app is None:
-        raise wrong_client()
+        raise errors.wrong_client()
     expected = (app["client_secret"] or "").encode("utf-8")
     given = client_secret.encode("utf-8", "surrogatepass")
     if not hmac.compare_digest(expected, given):
-        raise invalid_client()
+        raise errors.invalid_client()
     if not app["active"]:
-        raise not_installed()
+        raise errors.not_installed()
     return app
 
 

@@ -175,3 +175,57 @@ def http_error(status: int, name: str) -> BitrixError:
     400 "Bad Request" → BAD_REQUEST, 405 → METHOD_NOT_ALLOWED, ..."""
     code = name.upper().replace(" ", "_").replace("-", "_")
     return BitrixError(code, name, status)
+
+
+# --- the OAuth server (/oauth/token/): same body shape, its own codes and statuses --------
+
+
+def grant_type_missing() -> BitrixError:
+    """No or an unknown grant_type."""
+    return BitrixError("invalid_request", "Invalid grant_type parameter or parameter missing")
+
+
+def unsupported_grant_type() -> BitrixError:
+    """A grant type the server does not offer (password, client_credentials …)."""
+    return BitrixError("unsupported_grant_type",
+                       "Invalid grant_type parameter or parameter missing")
+
+
+def client_id_missing() -> BitrixError:
+    """No client_id at all."""
+    return BitrixError("invalid_client", "Client id was not found in the headers or body")
+
+
+def wrong_client() -> BitrixError:
+    """A client_id no application has: HTTP 200, as b24pysdk and b24phpsdk expect."""
+    return BitrixError("wrong_client", "Wrong client", 200)
+
+
+def invalid_client() -> BitrixError:
+    """The client_secret does not match the application's."""
+    return BitrixError("invalid_client", "The client credentials are invalid")
+
+
+def not_installed() -> BitrixError:
+    """The application is inactive (removed from the portal)."""
+    return BitrixError("NOT_INSTALLED", "Application not installed", 401)
+
+
+def refresh_token_missing() -> BitrixError:
+    """grant_type=refresh_token without a refresh_token."""
+    return BitrixError("invalid_request", 'No "refresh_token" parameter found')
+
+
+def invalid_refresh_token() -> BitrixError:
+    """Unknown, expired, already used, or another application's refresh token."""
+    return BitrixError("invalid_grant", "Invalid refresh token")
+
+
+def code_missing() -> BitrixError:
+    """grant_type=authorization_code without a code."""
+    return BitrixError("invalid_request", 'Missing parameter. "code" required')
+
+
+def invalid_code() -> BitrixError:
+    """An authorization code the server never issued (b24emu issues none)."""
+    return BitrixError("invalid_grant", "Code doesn't exist or is invalid for the client")
