@@ -17,11 +17,7 @@ from b24pysdk.credentials.auth import RenewedOAuth
 from b24pysdk.errors import BitrixAPIExpiredToken
 from b24pysdk.errors.oauth import BitrixOAuthInvalidClient, BitrixOAuthInvalidGrant
 
-from app.methods import REGISTRY
 from tests.test_server import Server
-
-NOTIFY_MANAGEMENT = ("im.notify.delete", "im.notify.read", "im.notify.read.list",
-                     "im.notify.read.all", "im.notify.get")
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +82,6 @@ def test_typed_notify_add_calls(sdk):
     assert isinstance(personal, int) and system > personal
 
 
-@pytest.mark.skipif(not all(REGISTRY.get(name) for name in NOTIFY_MANAGEMENT),
-                    reason="im.notify.delete/read/read.list/read.all/get not registered yet")
 def test_typed_notify_read_and_delete_calls(sdk):
     notify = sdk.im.notify
     first = notify.personal.add(user_id=1, message="one").result  # to self: the caller reads
