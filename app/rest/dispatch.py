@@ -145,9 +145,15 @@ def mask(secret) -> str:
 
 
 def _mask_path(request: RestRequest) -> str:
-    if request.ap and request.ap in request.path:
-        return request.path.replace(request.ap, mask(request.ap), 1)
-    return request.path
+    """The URL path with the webhook code (the segment after the user) masked."""
+    if not request.ap:
+        return request.path
+    segments = request.path.split("/")
+    for index in range(1, len(segments)):
+        if segments[index] == request.ap and segments[index - 1] == request.aplogin:
+            segments[index] = mask(request.ap)
+            break
+    return "/".join(segments)
 
 
 def _handler_params(method: Method, params: dict) -> dict:
