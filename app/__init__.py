@@ -1,8 +1,8 @@
 """b24emu: an offline, Bitrix24-compatible REST emulator.
 
-`create_app()` wires the pieces: settings and clock, the database and its stores (`app.store`),
-the emulated `/rest/` surface (`app.rest`), the methods (`app.methods`) and the emulator's own
-control endpoints (`app.control`).
+`create_app()` wires the pieces: settings and clock, the database and its stores (`b24emu.store`),
+the emulated `/rest/` surface (`b24emu.rest`), the methods (`b24emu.methods`) and the emulator's own
+control endpoints (`b24emu.control`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from app.settings import Settings
+from b24emu.settings import Settings
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -20,14 +20,13 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings | None = None, *, clock=None, seed: bool = True) -> Flask:
     """Build the WSGI app: migrate the database and load fixtures into an empty one first."""
+    from b24emu.context import Emulator
+    from b24emu.control.api import bp as control_bp
+    from b24emu.control.ui import bp as ui_bp
+    from b24emu.oauth.routes import bp as oauth_bp
+    from b24emu.rest.routes import AnyPathConverter
+    from b24emu.rest.routes import bp as rest_bp
     from flask import Flask
-
-    from app.context import Emulator
-    from app.control.api import bp as control_bp
-    from app.control.ui import bp as ui_bp
-    from app.oauth.routes import bp as oauth_bp
-    from app.rest.routes import AnyPathConverter
-    from app.rest.routes import bp as rest_bp
 
     settings = settings or Settings.from_env()
     logging.getLogger("b24emu").setLevel(settings.log_level.upper())

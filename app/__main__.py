@@ -1,7 +1,7 @@
-"""`python -m app` is the `b24emu` command."""
+"""`python -m b24emu` is the `b24emu` command."""
 
 import sys
 
-from app.cli import main
+from b24emu.cli import main
 
 sys.exit(main())

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.settings import ConfigError, Settings
-from app.store.fixtures import FixtureError
+from b24emu.settings import ConfigError, Settings
+from b24emu.store.fixtures import FixtureError
 
 log = logging.getLogger("b24emu")
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from app.testing.client import EmulatorError
+    from b24emu.testing.client import EmulatorError
 
     try:
         return args.run(args)
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def control_client(args: argparse.Namespace):
     """The control client for --url/--token/--portal (or their environment variables)."""
-    from app.testing.client import EmulatorClient
+    from b24emu.testing.client import EmulatorClient
 
     url = getattr(args, "url", None) or os.environ.get("B24EMU_URL") or DEFAULT_URL
     token = getattr(args, "token", None) or os.environ.get("B24EMU_CONTROL_TOKEN") or None
@@ -396,7 +396,7 @@ def notify_command(args: argparse.Namespace) -> int:
             print(f"error: {where} did not answer within {args.timeout:g} s", file=sys.stderr)
             return 1
         except requests.RequestException as error:
-            from app.testing.client import _reason
+            from b24emu.testing.client import _reason
 
             print(f"error: cannot reach {where} ({_reason(error)})", file=sys.stderr)
             return 1
@@ -460,7 +460,7 @@ def _blocks(value: str):
 
 def serve_command(args: argparse.Namespace) -> int:
     """Migrate and seed once, print the credentials, then serve with gunicorn workers."""
-    from app.context import Emulator
+    from b24emu.context import Emulator
 
     settings = Settings.from_env(
         host=args.host, port=args.port, db=args.db, fixtures=args.fixtures,
@@ -470,7 +470,7 @@ def serve_command(args: argparse.Namespace) -> int:
     tls_files = _tls_files(settings)
     print(banner(emulator, tls_files), flush=True)
     emulator.database.close()
-    from app.server import run_gunicorn
+    from b24emu.server import run_gunicorn
 
     run_gunicorn(settings, tls_files)
     return 0
@@ -480,7 +480,7 @@ def _tls_files(settings: Settings):
     """The certificate files when HTTPS is on, generated on the first start."""
     if not settings.tls:
         return None
-    from app.tls import ensure_certificates
+    from b24emu.tls import ensure_certificates
 
     names = tuple(name.strip() for name in settings.tls_names.split(",") if name.strip())
     return ensure_certificates(settings.tls_dir, names)

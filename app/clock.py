@@ -45,7 +45,7 @@ class ManualClock:
 class ControlledClock:
     """The emulator's clock: a base clock, frozen or shifted through the control API.
 
-    The state is kept in the database (`app.store.control`) so every worker agrees; each request
+    The state is kept in the database (`b24emu.store.control`) so every worker agrees; each request
     loads it once with `apply`, and `now()` never touches the database.
     """
 

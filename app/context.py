@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.clock import ControlledClock, SystemClock
-from app.methods import REGISTRY
-from app.methods.registry import Registry
-from app.settings import ConfigError, Settings
-from app.store.control import ControlStore
-from app.store.db import Database
-from app.store.fixtures import load_fixture_file
-from app.store.limits import OperatingLimiter, RateLimiter, parse_costs, rate_limit_for
-from app.store.notifications import NotificationStore
-from app.store.portals import DEFAULT_PORTAL, PortalStore
+from b24emu.clock import ControlledClock, SystemClock
+from b24emu.methods import REGISTRY
+from b24emu.methods.registry import Registry
+from b24emu.settings import ConfigError, Settings
+from b24emu.store.control import ControlStore
+from b24emu.store.db import Database
+from b24emu.store.fixtures import load_fixture_file
+from b24emu.store.limits import OperatingLimiter, RateLimiter, parse_costs, rate_limit_for
+from b24emu.store.notifications import NotificationStore
+from b24emu.store.portals import DEFAULT_PORTAL, PortalStore
 
 log = logging.getLogger("b24emu")
 PACKAGED_DEFAULT_FIXTURE = Path(__file__).parent / "testing" / "default.json"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from b24emu.settings import Settings
 from gunicorn.app.base import BaseApplication
-
-from app.settings import Settings
 
 
 class _Gunicorn(BaseApplication):
@@ -20,7 +19,7 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from app import create_app
+        from b24emu import create_app
 
         # Each worker opens the already migrated and seeded database after the fork.
         return create_app(self.settings, seed=False)
@@ -45,7 +44,7 @@ def gunicorn_options(settings: Settings) -> dict:
 def _post_worker_init(worker) -> None:
     """In each worker, once its app is loaded: WAL checkpoints move to a background thread,
     and a stop signal ends the inbox page's open event streams at once."""
-    from app.control.ui import end_streams_on_exit
+    from b24emu.control.ui import end_streams_on_exit
 
     worker.wsgi.extensions["b24emu"].database.start_checkpointer()
     end_streams_on_exit(worker)

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.settings import Settings
+from b24emu.settings import Settings
+
 from bench import growth, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ def stop(process: subprocess.Popen) -> None:
 def emulator(db: str, port: int, rate_limit: str, args) -> subprocess.Popen:
     env = {"B24EMU_RATE_LIMIT": rate_limit, "B24EMU_RATE_CAPACITY": "1000000000",
            "B24EMU_LOG_LEVEL": args.log_level}
-    return start([sys.executable, "-m", "app", "serve", "--port", str(port), "--db", db,
+    return start([sys.executable, "-m", "b24emu", "serve", "--port", str(port), "--db", db,
                   "--fixtures", "fixtures/default.json", "--workers", str(args.workers),
                   "--threads", str(args.threads)], env, port)
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.store import schema
+from b24emu.store import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = "fixtures/default.json"
@@ -73,8 +73,8 @@ def rows_for(users: list[int], total: int, now: float, seed: int = 7):
 
 def build(path: Path, total: int) -> None:
     """Migrate and seed `path` through the emulator, then insert `total` notifications."""
-    from app.context import Emulator
-    from app.settings import Settings
+    from b24emu.context import Emulator
+    from b24emu.settings import Settings
 
     path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):

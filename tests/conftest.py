@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from app import create_app
-from app.clock import ManualClock
-from app.settings import Settings
+from b24emu import create_app
+from b24emu.clock import ManualClock
+from b24emu.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PORTAL = Path(__file__).parent / "data" / "portal.json"

@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from app import php
-from app.methods import attach as att
-from app.methods.attach import AttachError, AttachOversize
+from b24emu import php
+from b24emu.methods import attach as att
+from b24emu.methods.attach import AttachError, AttachOversize
 
 CAPTURES = Path(__file__).parent / "data" / "wire-captures"
 LIMIT = att.DEFAULT_MAX_BYTES

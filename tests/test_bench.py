@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from app.context import Emulator
-from app.settings import Settings
-from app.store.notifications import NotificationFilter
+from b24emu.context import Emulator
+from b24emu.settings import Settings
+from b24emu.store.notifications import NotificationFilter
+
 from bench import growth, load
 
 

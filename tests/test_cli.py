@@ -6,9 +6,9 @@ import json
 
 import pytest
 import requests
+from b24emu import cli
+from b24emu.cli import main
 
-from app import cli
-from app.cli import main
 from tests.test_server import Server, free_port
 
 

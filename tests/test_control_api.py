@@ -6,9 +6,9 @@ import re
 
 import pytest
 import requests
+from b24emu import create_app
+from b24emu.control.openapi import DOCUMENT
 
-from app import create_app
-from app.control.openapi import DOCUMENT
 from tests.test_server import Server
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from app import create_app
+from b24emu import create_app
 
 API = "/_emulator/faults"
 ADD = "im.notify.personal.add"

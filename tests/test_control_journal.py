@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from b24emu import create_app
 
-from app import create_app
 from tests.conftest import T0
 
 API = "/_emulator/journal"

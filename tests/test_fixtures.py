@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from b24emu.store.fixtures import FixtureError, load_fixture_file, parse_fixture
 
-from app.store.fixtures import FixtureError, load_fixture_file, parse_fixture
 from tests.conftest import ROOT
 
 DEFAULT = ROOT / "fixtures" / "default.json"
@@ -76,8 +76,8 @@ def test_webhook_ids_are_assigned(tmp_path):
 
 
 def test_outside_a_checkout_the_default_portal_comes_from_the_package(tmp_path, monkeypatch):
-    from app.context import Emulator
-    from app.settings import Settings
+    from b24emu.context import Emulator
+    from b24emu.settings import Settings
 
     monkeypatch.chdir(tmp_path)  # no fixtures/ directory here, as for an installed b24emu
     emulator = Emulator.open(Settings(db=str(tmp_path / "db.sqlite3")))

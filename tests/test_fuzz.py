@@ -20,12 +20,11 @@ from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
+from b24emu import php
+from b24emu.methods import attach as attach_rules
+from b24emu.rest import params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from app import php
-from app.methods import attach as attach_rules
-from app.rest import params
 
 _ENV_EXAMPLES = os.environ.get("B24EMU_FUZZ_EXAMPLES", "").strip()
 FUZZ_EXAMPLES = int(_ENV_EXAMPLES) if _ENV_EXAMPLES else None
@@ -55,7 +54,7 @@ def settings_off(settings):
 
 @pytest.fixture
 def app(settings_off, clock):
-    from app import create_app
+    from b24emu import create_app
 
     return create_app(settings_off, clock=clock)
 

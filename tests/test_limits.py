@@ -12,12 +12,12 @@ from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
+from b24emu import create_app
+from b24emu.methods import attach as attach_rules
+from b24emu.methods.batch import BATCH_MAX_LENGTH
+from b24emu.methods.im_notify import MESSAGE_CUT_SUFFIX, MESSAGE_LIMIT
+from b24emu.rest import params
 
-from app import create_app
-from app.methods import attach as attach_rules
-from app.methods.batch import BATCH_MAX_LENGTH
-from app.methods.im_notify import MESSAGE_CUT_SUFFIX, MESSAGE_LIMIT
-from app.rest import params
 from tests.conftest import T0
 
 ADD = "/rest/1/devtoken/im.notify.personal.add"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from app.store.notifications import (
+from b24emu.store.notifications import (
     NOTIFY_FROM,
     NOTIFY_SYSTEM,
     NewNotification,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from b24emu.store.notifications import NewNotification
 
-from app.store.notifications import NewNotification
 from tests.conftest import T0
 
 

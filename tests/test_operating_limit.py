@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from b24emu import create_app
+from b24emu.settings import ConfigError
 
-from app import create_app
-from app.settings import ConfigError
 from tests.conftest import T0
 
 BLOCKED = {"error": "OPERATION_TIME_LIMIT",

@@ -1,4 +1,4 @@
-"""PHP request decoding (app.rest.params): php-src rules, Bitrix's merge, real client requests."""
+"""PHP request decoding (b24emu.rest.params): php-src rules, Bitrix merge, real client requests."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from app.rest.params import (
+from b24emu.rest.params import (
     assemble_php_pairs,
     decode_json_body,
     decode_request,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from b24emu import create_app
 
-from app import create_app
 from tests.conftest import T0
 
 EXPECTED_TIME = {
@@ -236,7 +236,7 @@ class TestAttach:
         assert stored(emulator)[0]["attach"] is None
 
     def test_size_limit_boundary(self, rest, emulator):
-        from app.methods.attach import attach_json_length, normalize_attach
+        from b24emu.methods.attach import attach_json_length, normalize_attach
 
         def attach_of(text_length):
             return [{"MESSAGE": "a" * text_length}]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from app import php
+from b24emu import php
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -94,7 +94,7 @@ def test_plugin_is_registered_through_the_entry_point(pytester):
     pytester.makepyfile(test_fixtures="def test_nothing(): pass")
     result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
     listing = result.stdout.str()
-    assert "fixtures defined from app.testing.plugin" in listing
+    assert "fixtures defined from b24emu.testing.plugin" in listing
     assert "A fresh in-process emulator for this test" in listing
     assert "b24emu_shared -- " in listing
     markers = pytester.runpytest_subprocess("--markers")
@@ -209,7 +209,7 @@ def test_fast_bitrix24_retries_an_injected_503(b24emu):
 
 
 def test_the_fixture_object_outside_pytest(tmp_path):
-    from app.testing.server import RunningEmulator
+    from b24emu.testing.server import RunningEmulator
 
     with RunningEmulator.start(db=tmp_path / "x.sqlite3") as emu:
         assert emu.webhook_url == f"{emu.url}/rest/1/devtoken/"
@@ -227,9 +227,9 @@ def test_packaged_default_portal_is_the_repositorys():
 
 
 def test_loading_the_plugin_does_not_start_or_import_the_emulator():
-    code = ("import sys, app.testing.plugin; print(sorted(m for m in ('flask', 'requests',"
-            " 'sqlite_utils', 'marshmallow', 'app.testing.server', 'app.testing.client',"
-            " 'app.store') "
+    code = ("import sys, b24emu.testing.plugin; print(sorted(m for m in ('flask', 'requests',"
+            " 'sqlite_utils', 'marshmallow', 'b24emu.testing.server', 'b24emu.testing.client',"
+            " 'b24emu.store') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout

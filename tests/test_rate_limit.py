@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from app import create_app
+from b24emu import create_app
 
 LIMITED = {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
 CALL = "/rest/1/devtoken/im.notify.personal.add?MESSAGE=x"  # 400 USER_ID_EMPTY when admitted
@@ -85,7 +84,7 @@ def test_presets_and_overrides(settings, clock, overrides, admitted):
 
 
 def test_unknown_preset_is_a_clear_error(settings, clock):
-    from app.settings import ConfigError
+    from b24emu.settings import ConfigError
 
     with pytest.raises(ConfigError, match="unknown rate limit preset 'gold'"):
         create_app(settings.with_overrides(rate_limit="gold"), clock=clock)

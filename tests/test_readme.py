@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from app import settings as settings_module
-from app.methods import REGISTRY
-from app.settings import Settings
+from b24emu import settings as settings_module
+from b24emu.methods import REGISTRY
+from b24emu.settings import Settings
+
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -35,7 +35,7 @@ class KillableServer(Server):
         env = {**os.environ, "B24EMU_LOG_LEVEL": "WARNING", **(extra_env or {})}
         with open(self.log_path, "w") as log:  # a file, not a pipe nobody reads
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app", "serve", "--port", str(self.port), "--db", str(db),
+                [sys.executable, "-m", "b24emu", "serve", "--port", str(self.port), "--db", str(db),
                  "--fixtures", FIXTURES, "--workers", str(workers)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
                 start_new_session=True,
@@ -262,7 +262,7 @@ HOSTILE = [
 def hostile_client(settings, clock):
     from dataclasses import replace
 
-    from app import create_app
+    from b24emu import create_app
 
     return create_app(replace(settings, rate_limit="off"), clock=clock).test_client()
 

@@ -7,8 +7,7 @@ import hmac
 from dataclasses import replace
 
 import pytest
-
-from app.store import portals as portal_store
+from b24emu.store import portals as portal_store
 
 ORIGINAL_COMPARE = hmac.compare_digest
 
@@ -81,8 +80,8 @@ def test_webhook_codes_and_tokens_are_compared_in_constant_time(client, compare_
 
 
 def test_the_control_token_is_compared_in_constant_time(settings, clock, monkeypatch):
-    from app import create_app
-    from app.control import access
+    from b24emu import create_app
+    from b24emu.control import access
 
     seen = []
     monkeypatch.setattr(access.hmac, "compare_digest",

@@ -37,7 +37,7 @@ class Server:
             extra_env = {**(extra_env or {}), "B24EMU_TLS_DIR": str(tls_dir)}
         env = {**os.environ, "B24EMU_LOG_LEVEL": "WARNING", **(extra_env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(self.port), "--db", str(db),
+            [sys.executable, "-m", "b24emu", "serve", "--port", str(self.port), "--db", str(db),
              "--fixtures", fixtures, "--workers", "2", *extra_args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
@@ -113,7 +113,7 @@ def test_bad_fixture_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"users": [{"id": "one"}], "webhooks": [{"user_id": 1}]}')
     result = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--db", str(tmp_path / "x.sqlite3"),
+        [sys.executable, "-m", "b24emu", "serve", "--db", str(tmp_path / "x.sqlite3"),
          "--fixtures", str(bad), "--port", str(free_port())],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )

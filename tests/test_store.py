@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from app.store.db import Database
-from app.store.schema import MIGRATIONS
+from b24emu.store.db import Database
+from b24emu.store.schema import MIGRATIONS
 
 
 @pytest.fixture

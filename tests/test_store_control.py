@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from b24emu import create_app
+from b24emu.store.control import ClockState, ControlStore, JournalFilter
 
-from app import create_app
-from app.store.control import ClockState, ControlStore, JournalFilter
 from tests.conftest import T0
 
 

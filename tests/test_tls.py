@@ -31,7 +31,7 @@ def test_b24pysdk_over_https_unmodified(tmp_path, monkeypatch):
 
 
 def test_certificates_are_kept_between_runs(tmp_path):
-    from app.tls import ensure_certificates
+    from b24emu.tls import ensure_certificates
 
     first = ensure_certificates(tmp_path)
     ca_before = first.ca.read_bytes()

@@ -13,9 +13,9 @@ import signal
 import socket
 
 import pytest
+from b24emu.control import ui
+from b24emu.settings import Settings
 
-from app.control import ui
-from app.settings import Settings
 from tests.conftest import TEST_PORTAL
 
 
@@ -89,7 +89,7 @@ def test_the_script_never_parses_html_from_data(client):
 
 @pytest.fixture
 def token_client(tmp_path, clock):
-    from app import create_app
+    from b24emu import create_app
 
     settings = Settings(db=str(tmp_path / "token.sqlite3"), fixtures=str(TEST_PORTAL),
                         control_token='t<"&>')
@@ -174,7 +174,7 @@ def test_other_recipients_and_portals_stay_silent(stream, rest, emulator, tmp_pa
     fixture.write_text(json.dumps({"name": "other", "domain": "other.example",
                                    "users": [{"id": 2, "name": "Bob"}]}))
     emulator.seed(fixture)
-    from app.store.notifications import NewNotification
+    from b24emu.store.notifications import NewNotification
 
     emulator.notifications.add(NewNotification(
         portal="other", recipient_id=2, sender_id=0, notify_type=4, message="elsewhere",

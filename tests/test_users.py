@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from b24emu import create_app
+from b24emu.methods.registry import Call, Caller
+from b24emu.settings import Settings
 
-from app import create_app
-from app.methods.registry import Call, Caller
-from app.settings import Settings
 from tests.conftest import T0
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from b24emu.control.access import check_access
+from b24emu.control.schemas import ControlError
 from flask import Blueprint, current_app, jsonify
-
-from app.control.access import check_access
-from app.control.schemas import ControlError
 
 bp = Blueprint("control", __name__, url_prefix="/_emulator")
 bp.before_request(check_access)
@@ -25,4 +24,4 @@ def control_error(error: ControlError):
 
 
 # The endpoints attach themselves to `bp`.
-from app.control import clock, faults, journal, methods, notifications, openapi, portals  # noqa: E402,F401,I001
+from b24emu.control import clock, faults, journal, methods, notifications, openapi, portals  # noqa: E402,F401,I001

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from b24emu.control.api import bp
+from b24emu.control.schemas import ClockBody, PortalQuery, emulator, load_args, load_body, to_unix
+from b24emu.store.control import ClockState
 from flask import jsonify
-
-from app.control.api import bp
-from app.control.schemas import ClockBody, PortalQuery, emulator, load_args, load_body, to_unix
-from app.store.control import ClockState
 
 
 def clock_json(emu) -> dict:

@@ -1,11 +1,11 @@
 """/_emulator/faults: make REST methods fail or slow down on purpose.
 
 A fault is armed for one method (or "*" for every method) of one portal; it fires inside
-`app.rest.dispatch.execute` after the credentials and scope checks, so a batch counts once and
+`b24emu.rest.dispatch.execute` after the credentials and scope checks, so a batch counts once and
 each of its commands once more. The answer is the portal's: `{"error", "error_description"}`
 with the status, no `time`.
 
-Defaults for the description and status of a known code come from `app.rest.errors` (the one
+Defaults for the description and status of a known code come from `b24emu.rest.errors` (the one
 place errors are defined) and, for codes the emulator never raises itself, from the spec
 (Part B 5.3, 6.4, 7.3). An unknown code without a `status` is answered 400: a `RestException`
 without a status is sent as 400 (spec Part B 4.3); its description defaults to "".
@@ -13,10 +13,8 @@ without a status is sent as 400 (spec Part B 4.3); its description defaults to "
 
 from __future__ import annotations
 
-from flask import jsonify
-
-from app.control.api import bp
-from app.control.schemas import (
+from b24emu.control.api import bp
+from b24emu.control.schemas import (
     ControlError,
     FaultBody,
     PortalQuery,
@@ -26,8 +24,9 @@ from app.control.schemas import (
     load_body,
     selected_portal,
 )
-from app.rest import errors
-from app.store.control import ANY_METHOD
+from b24emu.rest import errors
+from b24emu.store.control import ANY_METHOD
+from flask import jsonify
 
 UNKNOWN_CODE_STATUS = 400  # RestException without a status (spec Part B 4.3)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from flask import jsonify
-
-from app.control.api import bp
-from app.control.schemas import (
+from b24emu.control.api import bp
+from b24emu.control.schemas import (
     ControlError,
     JournalQuery,
     PortalQuery,
@@ -15,7 +13,8 @@ from app.control.schemas import (
     selected_portal,
     to_unix,
 )
-from app.store.control import JournalFilter
+from b24emu.store.control import JournalFilter
+from flask import jsonify
 
 FIELDS = ("id", "request_id", "at", "http_method", "path", "method", "auth_type", "credential",
           "user_id", "client_ip", "params", "status", "error", "duration")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from b24emu.control.api import bp
+from b24emu.control.schemas import emulator
 from flask import jsonify
-
-from app.control.api import bp
-from app.control.schemas import emulator
 
 
 @bp.get("/methods")

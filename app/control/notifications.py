@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from flask import jsonify
-
-from app.control.api import bp
-from app.control.schemas import (
+from b24emu.control.api import bp
+from b24emu.control.schemas import (
     SYSTEM,
     ControlError,
     NotificationFilterQuery,
@@ -20,7 +18,8 @@ from app.control.schemas import (
     selected_portal,
     to_unix,
 )
-from app.store.notifications import TAG_PREFIX_LENGTH, NotificationFilter
+from b24emu.store.notifications import TAG_PREFIX_LENGTH, NotificationFilter
+from flask import jsonify
 
 MAX_ID = 2**63 - 1
 

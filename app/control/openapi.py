@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from b24emu.control.api import bp
 from flask import jsonify
-
-from app.control.api import bp
 
 
 def _ref(name: str) -> dict:

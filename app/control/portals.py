@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 
-from flask import jsonify, request
-
-from app.control.api import bp
-from app.control.schemas import (
+from b24emu.control.api import bp
+from b24emu.control.schemas import (
     ControlError,
     PortalQuery,
     ResetBody,
@@ -21,7 +19,8 @@ from app.control.schemas import (
     load_body,
     selected_portal,
 )
-from app.store.fixtures import FixtureError, load_fixture_file, parse_fixture
+from b24emu.store.fixtures import FixtureError, load_fixture_file, parse_fixture
+from flask import jsonify, request
 
 FIXTURE_KEY = "fixture:{}"
 

@@ -30,10 +30,9 @@ import sqlite3
 import threading
 import time
 
+from b24emu.control.access import check_access
+from b24emu.control.schemas import ControlError, selected_portal
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-
-from app.control.access import check_access
-from app.control.schemas import ControlError, selected_portal
 
 bp = Blueprint("ui", __name__, url_prefix="/_emulator/ui", template_folder="templates",
                static_folder="static")

@@ -36,7 +36,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from app import php
+from b24emu import php
 
 DEFAULT_MAX_BYTES = 30720  # Part A 5: 30 KB; the cloud's figure is 60000
 MAX_JS_DEPTH = 64  # our caps on CUtil::JsObjectToPhp, which has none: nesting levels,

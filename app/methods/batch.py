@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from app import php
-from app.methods.registry import GLOBAL_SCOPE, Call, method, upper_keys
-from app.rest import auth, dispatch, envelope, errors
-from app.rest.errors import BitrixError
-from app.rest.params import parse_php_query
+from b24emu import php
+from b24emu.methods.registry import GLOBAL_SCOPE, Call, method, upper_keys
+from b24emu.rest import auth, dispatch, envelope, errors
+from b24emu.rest.errors import BitrixError
+from b24emu.rest.params import parse_php_query
 
 BATCH_MAX_LENGTH = 50  # CRestUtil::BATCH_MAX_LENGTH
 REFERENCE_NAMES = ("result", "next", "total", "time", "error")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 
-from app import php
-from app.methods import attach as attach_rules
-from app.methods.registry import Call, method
-from app.rest import errors
-from app.store.notifications import NOTIFY_FROM, NOTIFY_SYSTEM, NewNotification
+from b24emu import php
+from b24emu.methods import attach as attach_rules
+from b24emu.methods.registry import Call, method
+from b24emu.rest import errors
+from b24emu.store.notifications import NOTIFY_FROM, NOTIFY_SYSTEM, NewNotification
 
 MESSAGE_LIMIT = 20000  # CIMMessenger::MESSAGE_LIMIT (B 1.4)
 MESSAGE_CUT_SUFFIX = " (...)"

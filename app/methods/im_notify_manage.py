@@ -22,11 +22,11 @@ import re
 from datetime import datetime, timedelta
 from html import escape
 
-from app import php
-from app.methods.im_notify import _stored_tag, app_key
-from app.methods.registry import Call, method
-from app.rest import errors
-from app.store.notifications import NotificationFilter
+from b24emu import php
+from b24emu.methods.im_notify import _stored_tag, app_key
+from b24emu.methods.registry import Call, method
+from b24emu.rest import errors
+from b24emu.store.notifications import NotificationFilter
 
 NOTIFY_CHAT_ID_BASE = 1_000_000  # chat_id = base + user id (b24emu rule, see module doc)
 PAGE_LIMIT = 50  # LIMIT default and cap of im.notify.get / history.search (B 2.8, 2.9)

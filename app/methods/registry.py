@@ -40,7 +40,7 @@ class Call:
     method: str
     params: dict
     caller: Caller
-    emulator: Any  # app.context.Emulator
+    emulator: Any  # b24emu.context.Emulator
     started_at: float
     start: Any = None  # the `start` paging parameter, passed apart from params (B 7.1)
     request_id: str = ""  # the journal's id of the HTTP request (a batch shares its parent's)

@@ -11,11 +11,11 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app import php
-from app.methods.registry import GLOBAL_SCOPE, Call, Caller, Method, method
-from app.rest import auth
-from app.rest.envelope import iso_date
-from app.rest.errors import BitrixError
+from b24emu import php
+from b24emu.methods.registry import GLOBAL_SCOPE, Call, Caller, Method, method
+from b24emu.rest import auth
+from b24emu.rest.envelope import iso_date
+from b24emu.rest.errors import BitrixError
 
 # Scopes of the official list (api-reference/scopes/permissions.md) whose methods b24emu serves,
 # beyond those its registered methods name: `scope?full=true` lists their union.

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from app import php
-from app.methods.registry import Call, method, upper_keys
-from app.rest.envelope import Page
+from b24emu import php
+from b24emu.methods.registry import Call, method, upper_keys
+from b24emu.rest.envelope import Page
 
 PAGE_SIZE = 50
 # Longest first, so "!=%" wins over "!=" and "!" (documented prefixes of user.get FILTER).

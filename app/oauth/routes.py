@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from b24emu import php
+from b24emu.rest import envelope, errors
+from b24emu.rest.errors import BitrixError
+from b24emu.store.portals import ACCESS_TOKEN_LIFETIME
 from flask import Blueprint, Response, current_app, request
-
-from app import php
-from app.rest import envelope, errors
-from app.rest.errors import BitrixError
-from app.store.portals import ACCESS_TOKEN_LIFETIME
 
 bp = Blueprint("oauth", __name__)
 SUPPORTED_GRANTS = ("refresh_token", "authorization_code")

@@ -5,10 +5,10 @@ Wrong, expired or out-of-scope credentials raise here, so they never reach a han
 
 from __future__ import annotations
 
-from app import php
-from app.methods.registry import GLOBAL_SCOPE, Caller, Method
-from app.rest import errors
-from app.store.portals import PortalStore
+from b24emu import php
+from b24emu.methods.registry import GLOBAL_SCOPE, Caller, Method
+from b24emu.rest import errors
+from b24emu.store.portals import PortalStore
 
 # Parameters the REST core consumes before a handler sees the rest (B 1.2).
 AUTH_PARAMS = ("auth", "access_token", "aplogin", "ap", "start", "state")

@@ -11,9 +11,9 @@ import secrets
 import time as walltime
 from dataclasses import dataclass
 
-from app.methods.registry import Call, Caller, Method, upper_keys
-from app.rest import auth, envelope, errors
-from app.rest.errors import BitrixError
+from b24emu.methods.registry import Call, Caller, Method, upper_keys
+from b24emu.rest import auth, envelope, errors
+from b24emu.rest.errors import BitrixError
 
 log = logging.getLogger("b24emu.rest")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from xml.sax.saxutils import escape
 
-from app import php
-from app.rest.errors import BitrixError
+from b24emu import php
+from b24emu.rest.errors import BitrixError
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"

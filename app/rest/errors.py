@@ -1,7 +1,7 @@
 """Bitrix24 errors as data: code, description and HTTP status (spec Part A 3-4, B 1.3, 4.3, 6).
 
 Anything raised as a `BitrixError` is answered as ``{"error", "error_description"}`` with its
-status and no ``time`` key; the one place that does that is `app.rest.envelope.error_response`.
+status and no ``time`` key; the one place that does that is `b24emu.rest.envelope.error_response`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
-from app.php import INT_MAX, INT_MIN, canonical_int_key
+from b24emu.php import INT_MAX, INT_MIN, canonical_int_key
 
 MAX_INPUT_VARS = 1000  # php.ini max_input_vars
 MAX_INPUT_NESTING = 64  # php.ini max_input_nesting_level

@@ -10,12 +10,11 @@ import io
 import logging
 from dataclasses import dataclass
 
+from b24emu.rest import envelope, errors, params
+from b24emu.rest.dispatch import RestRequest, handle
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 from werkzeug.routing import PathConverter
-
-from app.rest import envelope, errors, params
-from app.rest.dispatch import RestRequest, handle
 
 log = logging.getLogger("b24emu.rest")
 bp = Blueprint("rest", __name__)

@@ -11,7 +11,7 @@ import json
 import random
 from dataclasses import dataclass
 
-from app.store.db import Database
+from b24emu.store.db import Database
 
 CLOCK_KEY = "clock"
 FAULTS_KEY = "faults_armed"

@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlite_utils
-
-from app.store.schema import MIGRATIONS
+from b24emu.store.schema import MIGRATIONS
 
 BUSY_TIMEOUT_SECONDS = 30
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.store.db import Database
+from b24emu.store.db import Database
 
 # A request exactly at the boundary is admitted even when float sums of times fall a hair short.
 EPSILON = 1e-9

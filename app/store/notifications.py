@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 
-from app.store.db import Database
+from b24emu.store.db import Database
 
 NOTIFY_CONFIRM, NOTIFY_FROM, NOTIFY_SYSTEM = 1, 2, 4
 # "MP|" + 5 hex + "|": the plain tag starts at character 10 (SQLite substr is 1-based).

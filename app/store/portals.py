@@ -11,7 +11,7 @@ import hmac
 import json
 import secrets
 
-from app.store.db import Database
+from b24emu.store.db import Database
 
 DEFAULT_PORTAL = "default"
 ACCESS_TOKEN_LIFETIME = 3600  # seconds: an access token lives one hour (`expires_in`)

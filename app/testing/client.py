@@ -1,6 +1,6 @@
 """A small client of the emulator's control API (`/_emulator/`), shared by the CLI and the plugin.
 
-    from app.testing.client import EmulatorClient
+    from b24emu.testing.client import EmulatorClient
 
     emu = EmulatorClient("http://127.0.0.1:8080")   # token=... if B24EMU_CONTROL_TOKEN is set
     emu.notifications(recipient=2, tag="build-42")  # -> list of notification dicts, newest first

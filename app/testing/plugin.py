@@ -73,7 +73,7 @@ def _options(request) -> dict:
 
 
 def _start(db: Path, options: dict):
-    from app.testing.server import RunningEmulator
+    from b24emu.testing.server import RunningEmulator
 
     try:
         return RunningEmulator.start(db=db, **options)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.testing.client import EmulatorClient
+from b24emu.testing.client import EmulatorClient
 
 PACKAGED_FIXTURE = Path(__file__).resolve().parent / "default.json"
 CHECKOUT_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "default.json"
@@ -64,9 +64,9 @@ class RunningEmulator:
             def log_request(self, *args, **kwargs):  # the test's output stays the test's
                 pass
 
-        from app import create_app
-        from app.settings import Settings
-        from app.store.fixtures import load_fixture_file
+        from b24emu import create_app
+        from b24emu.settings import Settings
+        from b24emu.store.fixtures import load_fixture_file
 
         fixture_path = Path(fixtures) if fixtures else default_fixture()
         fixture = load_fixture_file(fixture_path)
@@ -175,7 +175,7 @@ class RunningEmulator:
 
 def _freeze(emulator, clock: Any) -> None:
     """Stop the emulator's clock at the start (see `RunningEmulator.start`)."""
-    from app.store.control import ClockState
+    from b24emu.store.control import ClockState
 
     if clock == "frozen":
         when = emulator.clock.base.now()
