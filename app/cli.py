@@ -1,13 +1,14 @@
 """The `b24emu` command.
 
-`b24emu serve` runs the emulator under gunicorn. The other commands talk to a running emulator
-through its control API (`--url`, default $B24EMU_URL or http://127.0.0.1:8080; `--token`,
+`b24emu serve` runs the emulator under gunicorn (`--detach`: in the background until ready, see
+b24emu.detach; `b24emu stop` ends it). The other commands talk to a running emulator through its
+control API (`--url`: its base URL, default $B24EMU_URL or http://127.0.0.1:8080; `--token`,
 default $B24EMU_CONTROL_TOKEN): `seed`, `reset`, `portals`, `notifications`, `journal`,
 `faults`, `clock`. `b24emu notify` sends a personal (or system) notification through the webhook
-URL of any Bitrix24-compatible portal, the emulator or a real one.
+URL (`--url` or $B24EMU_WEBHOOK) of any Bitrix24-compatible portal, the emulator or a real one.
 
 Exit codes: 0 done, 1 the server refused or could not be reached (one line on stderr:
-`error: CODE: description`), 2 bad command-line input.
+`error: CODE: description`), 2 bad command-line input or settings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from b24emu import urls
+from b24emu.detach import DEFAULT_LOG_FILE, DEFAULT_PID_FILE, DEFAULT_WAIT, DetachError
 from b24emu.settings import ConfigError, Settings
 from b24emu.store.fixtures import FixtureError
 
@@ -49,8 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (B24EMU_WORKERS, default 2)")
     serve.add_argument("--threads", type=int, help="threads per worker (B24EMU_THREADS)")
     serve.add_argument("--tls", action="store_const", const=1,
-                       help="serve HTTPS with a local CA kept in B24EMU_TLS_DIR (B24EMU_TLS=1)")
+                       help="serve HTTPS with a local CA kept in B24EMU_TLS_DIR (B24EMU_TLS=yes)")
+    detach = serve.add_argument_group("in the background (for CI scripts)")
+    detach.add_argument("--detach", action="store_true",
+                        help="return once the emulator answers ready; `b24emu stop` ends it")
+    detach.add_argument("--wait-timeout", type=float, default=DEFAULT_WAIT, metavar="S",
+                        help=f"seconds to wait for ready (default {DEFAULT_WAIT:g})")
+    detach.add_argument("--pid-file", default=DEFAULT_PID_FILE,
+                        help=f"where the server's pid is kept (default {DEFAULT_PID_FILE})")
+    detach.add_argument("--log-file", default=DEFAULT_LOG_FILE,
+                        help=f"the server's output (default {DEFAULT_LOG_FILE})")
     serve.set_defaults(run=serve_command)
+    stop = commands.add_parser("stop", help="stop a server started with `serve --detach`")
+    stop.add_argument("--pid-file", default=DEFAULT_PID_FILE,
+                      help=f"the pid file `serve --detach` wrote (default {DEFAULT_PID_FILE})")
+    stop.add_argument("--wait-timeout", type=float, default=DEFAULT_WAIT, metavar="S",
+                      help=f"seconds to wait for it to exit (default {DEFAULT_WAIT:g})")
+    stop.set_defaults(run=stop_command)
     _control_commands(commands)
     _notify_command(commands)
     return parser
@@ -62,7 +80,8 @@ def _control_options() -> argparse.ArgumentParser:
     group = options.add_argument_group("emulator")
     # SUPPRESS: a value given before a nested subcommand is not overwritten by its default.
     group.add_argument("--url", default=argparse.SUPPRESS,
-                       help=f"the emulator's address (B24EMU_URL, default {DEFAULT_URL})")
+                       help=f"the emulator's base URL (B24EMU_URL, default {DEFAULT_URL}); "
+                            "not a webhook URL")
     group.add_argument("--token", default=argparse.SUPPRESS,
                        help="control token, when the emulator has one (B24EMU_CONTROL_TOKEN)")
     group.add_argument("--portal", default=argparse.SUPPRESS,
@@ -152,8 +171,8 @@ def _notify_command(commands) -> None:
         "notify", help="send a notification through any Bitrix24 webhook URL",
         description="POST im.notify.personal.add (or im.notify.system.add) as JSON to a webhook "
                     "URL of the emulator or of a real portal; prints the new notification's id.")
-    notify.add_argument("--url", required=True,
-                        help="webhook URL, e.g. http://127.0.0.1:8080/rest/1/devtoken/")
+    notify.add_argument("--url", help="webhook URL (B24EMU_WEBHOOK), e.g. "
+                                      f"{urls.WEBHOOK_EXAMPLE}")
     notify.add_argument("--user", required=True, type=int, help="recipient user id (USER_ID)")
     notify.add_argument("--text", required=True, help="MESSAGE (BB-code allowed)")
     notify.add_argument("--tag", help="TAG: replaces the recipient's earlier one with this tag")
@@ -178,9 +197,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.run(args)
-    except (ConfigError, FixtureError, UsageError) as error:
+    except (ConfigError, FixtureError, UsageError, urls.UrlKindError) as error:
         print(f"b24emu: {error}", file=sys.stderr)
         return 2
+    except DetachError as error:
+        print(f"b24emu: {error}", file=sys.stderr)
+        return 1
     except EmulatorError as error:
         print(f"error: {error.code}: {error.description}", file=sys.stderr)
         return 1
@@ -193,9 +215,28 @@ def control_client(args: argparse.Namespace):
     """The control client for --url/--token/--portal (or their environment variables)."""
     from b24emu.testing.client import EmulatorClient
 
-    url = getattr(args, "url", None) or os.environ.get("B24EMU_URL") or DEFAULT_URL
+    url = emulator_url(args)
     token = getattr(args, "token", None) or os.environ.get("B24EMU_CONTROL_TOKEN") or None
     return EmulatorClient(url, token=token, portal=getattr(args, "portal", None))
+
+
+def emulator_url(args: argparse.Namespace) -> str:
+    """The emulator's base URL from --url, else B24EMU_URL, else the default; checked."""
+    if getattr(args, "url", None):
+        return urls.base_url(args.url, "--url")
+    if os.environ.get("B24EMU_URL"):
+        return urls.base_url(os.environ["B24EMU_URL"], "B24EMU_URL")
+    return DEFAULT_URL
+
+
+def webhook_url(args: argparse.Namespace) -> str:
+    """The webhook URL from --url, else B24EMU_WEBHOOK; checked."""
+    if args.url:
+        return urls.webhook_url(args.url, "--url")
+    if os.environ.get("B24EMU_WEBHOOK"):
+        return urls.webhook_url(os.environ["B24EMU_WEBHOOK"], "B24EMU_WEBHOOK")
+    raise UsageError(f"notify needs a webhook URL: --url or B24EMU_WEBHOOK, e.g. "
+                     f"{urls.WEBHOOK_EXAMPLE}")
 
 
 def seed_command(args: argparse.Namespace) -> int:
@@ -376,7 +417,7 @@ def notify_command(args: argparse.Namespace) -> int:
     """Send one notification through a webhook URL; print its id."""
     import requests
 
-    hook = _webhook_url(args.url)
+    hook = webhook_url(args)
     method = "im.notify.system.add" if args.system else "im.notify.personal.add"
     params: dict = {"USER_ID": args.user, "MESSAGE": args.text}
     if args.message_out is not None:
@@ -425,15 +466,6 @@ def notify_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _webhook_url(url: str) -> str:
-    """The webhook URL with one trailing slash; scheme and host required."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"--url must be a webhook URL like "
-                         f"https://example.bitrix24.com/rest/1/<code>/, got {url!r}")
-    return url.strip().rstrip("/") + "/"
-
-
 def _blocks(value: str):
     """--blocks: inline JSON, '-' (stdin) or a file; a list of blocks or a full ATTACH object."""
     text = value.strip()
@@ -459,13 +491,17 @@ def _blocks(value: str):
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Migrate and seed once, print the credentials, then serve with gunicorn workers."""
+    """Check the settings, migrate and seed once, print the credentials, then serve with gunicorn
+    workers (`--detach`: in a child process, returning once it is ready)."""
     from b24emu.context import Emulator
+    from b24emu.preflight import serve_settings
 
-    settings = Settings.from_env(
+    settings = serve_settings(
         host=args.host, port=args.port, db=args.db, fixtures=args.fixtures,
         workers=args.workers, threads=args.threads, tls=args.tls,
     )
+    if args.detach:
+        return detach_command(settings, args)
     emulator = Emulator.open(settings)
     tls_files = _tls_files(settings)
     print(banner(emulator, tls_files), flush=True)
@@ -473,6 +509,26 @@ def serve_command(args: argparse.Namespace) -> int:
     from b24emu.server import run_gunicorn
 
     run_gunicorn(settings, tls_files)
+    return 0
+
+
+def detach_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`serve --detach`: start in the background, print where it answers and how to stop it."""
+    from b24emu.detach import start
+
+    started = start(settings, args.pid_file, args.log_file, args.wait_timeout)
+    print(f"b24emu: ready at {started.url} (pid {started.pid})\n"
+          f"  pid file: {started.pid_file}   log: {started.log_file}\n"
+          f"  stop it with: b24emu stop --pid-file {started.pid_file}", flush=True)
+    return 0
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    """`stop`: SIGTERM the detached server and wait for it to exit."""
+    from b24emu.detach import stop
+
+    pid = stop(args.pid_file, args.wait_timeout)
+    print(f"b24emu: stopped pid {pid}")
     return 0
 
 

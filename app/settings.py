@@ -15,7 +15,7 @@
 | B24EMU_RATE_LIMIT | standard | rate preset: standard (50, 2/s), enterprise (250, 5/s), off |
 | B24EMU_RATE_CAPACITY | (preset) | bucket capacity: requests admitted in a burst |
 | B24EMU_RATE_DRAIN | (preset) | requests per second the bucket drains |
-| B24EMU_TLS | 0 | 1: serve HTTPS with a local CA (see B24EMU_TLS_DIR) |
+| B24EMU_TLS | no | yes (or 1, true, on): serve HTTPS with a local CA (see B24EMU_TLS_DIR) |
 | B24EMU_TLS_DIR | .b24emu-tls | where the CA and server certificate are generated and kept |
 | B24EMU_TLS_NAMES | "" | extra host names for the certificate, comma-separated |
 | B24EMU_OPERATING_LIMIT | 480 | seconds of run time per method per 10 minutes; 0: off |
@@ -33,6 +33,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 ENV_PREFIX = "B24EMU_"
+# The `b24emu serve` flag of a setting, named with its variable in error messages.
+FLAGS = {"host": "--host", "port": "--port", "db": "--db", "fixtures": "--fixtures",
+         "workers": "--workers", "threads": "--threads", "tls": "--tls"}
+YES_NO = {"1": 1, "yes": 1, "true": 1, "on": 1, "0": 0, "no": 0, "false": 0, "off": 0, "": 0}
+SWITCHES = {"tls"}  # yes/no settings, kept as 1/0
 
 
 class ConfigError(ValueError):
@@ -81,17 +86,28 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def setting_label(name: str) -> str:
+    """How messages name a setting: `--port / B24EMU_PORT`, or the variable alone."""
+    variable = ENV_PREFIX + name.upper()
+    return f"{FLAGS[name]} / {variable}" if name in FLAGS else variable
+
+
 def _convert(name: str, type_name: Any, raw: str) -> Any:
-    """Parse one environment value into the field's type, naming the variable on failure."""
+    """Parse one environment value into the field's type, naming the setting on failure."""
+    if name in SWITCHES:
+        if raw.strip().lower() not in YES_NO:
+            raise ConfigError(f"{setting_label(name)} must be yes or no (or 1/0, true/false, "
+                              f"on/off), got {raw!r}")
+        return YES_NO[raw.strip().lower()]
     if type_name in (float, "float | None", "float"):
         try:
             return float(raw)
         except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
+            raise ConfigError(f"{setting_label(name)} must be a number, got {raw!r}") from None
     if type_name in (int, "int"):
         try:
             return int(raw)
         except ValueError:
-            message = f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}"
+            message = f"{setting_label(name)} must be an integer, got {raw!r}"
             raise ConfigError(message) from None
     return raw

@@ -137,13 +137,14 @@ def test_notify_connection_and_url_problems_are_one_line(server, run, tmp_path):
     assert err == f"error: cannot reach http://127.0.0.1:{port} (connection refused)\n"
     assert "secret" not in err
 
-    code, _, err = run("notify", "--url", f"{server.base}/not/a/hook/", "--user", "2",
+    code, _, err = run("notify", "--url", f"{server.base}/_emulator/ui/rest/1/x/", "--user", "2",
                        "--text", "x")
     assert code == 1
     assert err.startswith(f"error: HTTP 404 from {server.base}: not a Bitrix24 REST answer")
 
     code, _, err = run("notify", "--url", "portal.example/rest/1/x/", "--user", "2", "--text", "x")
-    assert code == 2 and "--url must be a webhook URL" in err
+    assert (code, err) == (2, "b24emu: --url must be an http(s) URL, got "
+                              "'portal.example/rest/1/…/'\n")
 
     code, _, err = run("notify", "--url", hook(server), "--user", "2", "--text", "x",
                        "--blocks", "[{broken")
@@ -298,3 +299,43 @@ def test_control_token(tmp_path, run, monkeypatch):
         assert run("faults", "--url", guarded.base) == (0, "no faults\n", "")
     finally:
         guarded.stop()
+
+
+# --- which URL each command takes -------------------------------------------------------------
+
+
+def test_notify_takes_a_webhook_url_from_the_flag_or_b24emu_webhook(server, run, monkeypatch):
+    code, out, err = run("notify", "--url", server.base, "--user", "2", "--text", "x")
+    assert (code, out) == (2, "")
+    assert err == ("b24emu: --url takes a webhook URL like http://127.0.0.1:8080/rest/1/devtoken/ "
+                   f"(`b24emu portals` lists them), got the emulator's base URL: {server.base}\n")
+    monkeypatch.setenv("B24EMU_WEBHOOK", f"{server.base}/_emulator/")
+    code, _, err = run("notify", "--user", "2", "--text", "x")
+    assert code == 2 and err.startswith("b24emu: B24EMU_WEBHOOK takes a webhook URL like ")
+    assert err.endswith(f"got no /rest/<user>/<code>/ in it: {server.base}/_emulator/\n")
+
+    monkeypatch.setenv("B24EMU_WEBHOOK", hook(server))
+    code, out, err = run("notify", "--user", "2", "--text", "through the variable")
+    assert (code, err) == (0, "")
+    assert stored(server)[0]["id"] == int(out)
+
+    monkeypatch.delenv("B24EMU_WEBHOOK")
+    code, _, err = run("notify", "--user", "2", "--text", "x")
+    assert (code, err) == (2, "b24emu: notify needs a webhook URL: --url or B24EMU_WEBHOOK, "
+                              "e.g. http://127.0.0.1:8080/rest/1/devtoken/\n")
+    assert len(stored(server)) == 1
+
+
+def test_control_commands_take_the_base_url_never_a_webhook(server, run, monkeypatch):
+    code, out, err = run("notifications", "--url", hook(server, 1, "topsecret"))
+    assert (code, out) == (2, "")
+    assert err == ("b24emu: --url takes the emulator's base URL like http://127.0.0.1:8080 "
+                   f"(no /rest/ or /_emulator/ path), got a webhook URL: {server.base}/rest/1/…/\n")
+    assert "topsecret" not in err
+    monkeypatch.setenv("B24EMU_URL", f"{server.base}/_emulator/ui/")
+    code, _, err = run("clock")
+    assert (code, err) == (2, "b24emu: B24EMU_URL takes the emulator's base URL like "
+                              "http://127.0.0.1:8080 (no /rest/ or /_emulator/ path), got a URL "
+                              f"with a path: {server.base}/_emulator/ui/\n")
+    code, out, _ = run("clock", "--url", server.base + "/")  # a trailing slash is fine
+    assert code == 0 and "running" in out

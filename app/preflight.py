@@ -1,0 +1,113 @@
+"""Start-up checks of `b24emu serve`: every setting is usable before anything is printed or created.
+
+`serve_settings()` reads the settings (flags over B24EMU_* variables) and checks them; a bad one
+raises `ConfigError` with one line naming the flag, the variable and the value, e.g.
+``--port / B24EMU_PORT: port 8080 on 127.0.0.1 is already in use``. Nothing is written: the
+database path and the port are probed without creating the file or keeping the socket.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from b24emu.settings import ConfigError, Settings, setting_label
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def serve_settings(**overrides: Any) -> Settings:
+    """The settings of `b24emu serve` (flags in `overrides`), checked; ConfigError when bad."""
+    settings = Settings.from_env(**overrides)
+    check(settings)
+    return settings
+
+
+def check(settings: Settings) -> None:
+    """Raise ConfigError for the first setting that cannot work."""
+    from b24emu.context import fixture_path, portal_zone
+    from b24emu.store.limits import parse_costs, rate_limit_for
+
+    if not 1 <= settings.port <= 65535:
+        _bad("port", settings.port, "must be between 1 and 65535")
+    for name in ("workers", "threads"):
+        if getattr(settings, name) < 1:
+            _bad(name, getattr(settings, name), "must be at least 1")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        _bad("log_level", settings.log_level, f"must be one of {', '.join(LOG_LEVELS)}")
+    for name in ("rate_capacity", "rate_drain"):
+        value = getattr(settings, name)
+        if value is not None and not value > 0:
+            _bad(name, value, "must be a positive number")
+    if settings.tls not in (0, 1):
+        _bad("tls", settings.tls, "must be yes or no")
+    try:
+        rate_limit_for(settings.rate_limit, settings.rate_capacity, settings.rate_drain)
+    except ValueError as error:
+        raise ConfigError(f"{setting_label('rate_limit')}: {error}") from None
+    try:
+        parse_costs(settings.operating_costs)
+    except ValueError as error:
+        raise ConfigError(f"{setting_label('operating_costs')}: {error}") from None
+    portal_zone(settings.timezone)
+    if settings.fixtures and not fixture_path(settings.fixtures).is_file():
+        _bad("fixtures", settings.fixtures, "no such file")
+    _check_database(settings.db)
+    _check_listen(settings.host, settings.port)
+
+
+def _bad(name: str, value: Any, problem: str) -> None:
+    shown = f"{value:g}" if isinstance(value, float) else repr(value)
+    raise ConfigError(f"{setting_label(name)} {problem}, got {shown}")
+
+
+def _check_database(path: str) -> None:
+    """The file (if it exists) and its folder can be written; nothing is created."""
+    target = Path(path).expanduser().absolute()
+    where = setting_label("db")
+    if target.is_dir():
+        raise ConfigError(f"{where}: {path!r} is a directory, not a database file")
+    if target.exists():
+        try:
+            with open(target, "r+b"):
+                pass
+        except OSError as error:
+            raise ConfigError(f"{where}: cannot write the database {path!r} "
+                              f"({error.strerror or error})") from None
+    folder = target.parent
+    while not folder.exists():  # the missing folders are created on start
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{where}: cannot create the database {path!r} ({folder} is not a "
+                          "directory)")
+    try:  # SQLite writes its -wal and -shm files next to the database
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot write the database {path!r} in {folder} "
+                          f"({error.strerror or error})") from None
+
+
+def _check_listen(host: str, port: int) -> None:
+    """The address resolves and the port is free (probed and released at once)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as error:
+        raise ConfigError(f"{setting_label('host')}: cannot listen on {host!r} "
+                          f"({error.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ConfigError(f"{setting_label('port')}: port {port} on {host} is already "
+                                  "in use (stop what listens there or choose another port)"
+                                  ) from None
+            raise ConfigError(f"{setting_label('host')}: cannot listen on {host}:{port} "
+                              f"({error.strerror or error})") from None
+
