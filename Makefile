@@ -10,7 +10,8 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 .PHONY: run test lint bench fuzz clean
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "make: $(PYTHON) -m venv failed;" \
+	  "install Python 3.11+ with venv (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): setup.cfg pyproject.toml | $(PY)
