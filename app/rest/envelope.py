@@ -88,9 +88,12 @@ def error_response(error: BitrixError, transport: str = "json") -> tuple[bytes, 
     return render(error.body(), error.status, transport)
 
 
+XML_PROLOG = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
 def to_xml(body: dict) -> str:
-    """CRestServer::outputXml: <response>, integer keys as <item>, no prolog (B 7.2)."""
-    return "<response>" + _xml_value(body) + "</response>"
+    """CRestServer::outputXml: the prolog the docs show, <response>, integer keys as <item>."""
+    return XML_PROLOG + "<response>" + _xml_value(body) + "</response>"
 
 
 def _xml_value(value) -> str:
