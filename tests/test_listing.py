@@ -36,6 +36,9 @@ def many(count: int) -> list[dict]:
     ({"NAME": "Ivan"}, ["2"]),
     ({"name": "ivan"}, ["2"]),  # field names and text values case-insensitively
     ({"=NAME": "Ivan"}, ["2"]),
+    ({"NAME": "Iv%"}, ["2"]),  # no prefix: a `%` in a text value is a wildcard (user.get docs)
+    ({"=NAME": "Iv%"}, []),  # `=`: exactly equal
+    ({"!NAME": "%a"}, ["2", "10"]),
     ({"!NAME": "Ivan"}, ["1", "3", "10"]),
     ({"!=NAME": "Ivan"}, ["1", "3", "10"]),
     ({">ID": 2}, ["3", "10"]),  # numbers compare as numbers: "10" > 2

@@ -48,7 +48,7 @@ def test_methods_of_another_caller(rest):
 
 def test_methods_scope_parameter_restricts_and_empty_gives_only_global(rest):
     only_user = rest.result("methods", {"scope": "user"}, user=1, code="abc123token")
-    assert sorted(only_user) == ["user.current", "user.get"]
+    assert sorted(only_user) == ["user.current", "user.get", "user.search"]
     only_global = rest.result("methods", {"SCOPE": ""})
     assert set(only_global) == {"batch", "method.get", "methods", "profile", "scope",
                                 "server.time"}
