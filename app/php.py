@@ -122,6 +122,14 @@ def array_values(value) -> list:
     return []
 
 
+class PhpObject(dict):
+    """A PHP object rather than an array: json_encode writes ``{}`` even when it is empty (a
+    `Bitrix\\Main\\Type\\DateTime` has no public properties, so user.get sends ``{}``)."""
+
+
+EMPTY_OBJECT = PhpObject()
+
+
 def json_dumps(value) -> str:
     """Serialize as Bitrix's ``Main\\Web\\Json::encode`` does (spec B 4.4).
 
@@ -146,6 +154,8 @@ def _encode(value, out: list[str]) -> None:
         out.append(str(value))
     elif isinstance(value, float):
         out.append(_encode_float(value))
+    elif isinstance(value, PhpObject) and not value:
+        out.append("{}")
     elif isinstance(value, dict):
         _encode_dict(value, out)
     elif isinstance(value, (list, tuple)):

@@ -101,3 +101,26 @@ def test_expired_buckets_are_pruned(costly, clock, emulator):
         clock.advance(120)
     rows = emulator.database.query("SELECT count(*) AS n FROM operating_buckets")[0]["n"]
     assert rows <= 5  # without pruning: 30
+
+
+def test_readme_example_over_real_http(tmp_path):
+    """The README's example against `b24emu serve` on the real clock: a simulated cost is billed
+    exactly (not on top of the measured run time), so the ninth call reports 540 and the tenth
+    is refused."""
+    import requests
+
+    from tests.test_server import Server
+
+    server = Server(tmp_path / "costly.sqlite3", "fixtures/default.json",
+                    {"B24EMU_OPERATING_COSTS": f"{ADD}=60", "B24EMU_RATE_LIMIT": "off"})
+    try:
+        replies = [requests.post(f"{server.base}/rest/1/devtoken/{ADD}.json",
+                                 json={"USER_ID": 2, "MESSAGE": f"call {n}"}, timeout=10)
+                   for n in range(1, 11)]
+    finally:
+        server.stop()
+    assert [reply.status_code for reply in replies] == [200] * 9 + [429]
+    assert [reply.json()["time"]["operating"] for reply in replies[:9]] == [
+        60.0 * n for n in range(1, 10)]
+    assert replies[8].json()["time"]["operating"] == 540
+    assert replies[9].json() == BLOCKED

@@ -48,7 +48,7 @@ def test_methods_of_another_caller(rest):
 
 def test_methods_scope_parameter_restricts_and_empty_gives_only_global(rest):
     only_user = rest.result("methods", {"scope": "user"}, user=1, code="abc123token")
-    assert sorted(only_user) == ["user.current", "user.get"]
+    assert sorted(only_user) == ["user.current", "user.get", "user.search"]
     only_global = rest.result("methods", {"SCOPE": ""})
     assert set(only_global) == {"batch", "method.get", "methods", "profile", "scope",
                                 "server.time"}
@@ -107,6 +107,23 @@ def test_scope_lists_caller_scopes_and_full_lists_all(rest):
     assert rest.oauth("scope").get_json()["result"] == ["im"]
 
 
+def test_scope_full_is_the_docs_whole_list(rest):
+    """The docs' example `{"full": true}`: every scope of api-reference/scopes/permissions.md."""
+    full = rest.webhook("scope", {"full": True}).get_json()["result"]
+    documented = {  # the table's scope codes, and user-scope.md's limited user scopes
+        "ai_admin", "biconnector", "bizproc", "booking", "calendar", "call", "cashbox", "catalog",
+        "contact_center", "crm", "documentgenerator", "delivery", "department", "disk", "entity",
+        "humanresources", "humanresources.hcmlink", "im", "imbot", "imconnector", "imopenlines",
+        "intranet", "landing", "lists", "log", "mailservice", "main", "messageservice", "mobile",
+        "pay_system", "placement", "pull", "rpa", "sale", "salescenter", "sign.b2e",
+        "sonet_group", "socialnetwork", "task", "telephony", "timeman", "user", "user.userfield",
+        "userfieldconfig", "userconsent", "vote", "user_basic", "user_brief"}
+    assert documented <= set(full)
+    assert len(full) >= 48
+    assert full == sorted(set(full))
+
+
+
 def test_profile_of_the_caller(rest):
     assert rest.result("profile") == {
         "ID": "1", "ADMIN": True, "NAME": "Anna", "LAST_NAME": "Admin", "PERSONAL_GENDER": "",
@@ -147,4 +164,5 @@ def test_system_methods_in_a_batch(rest):
 def test_system_methods_answer_xml(client):
     response = client.get("/rest/1/devtoken/method.get.xml?name=batch")
     assert response.get_data(as_text=True).startswith(
-        "<response><result><isExisting>1</isExisting><isAvailable>1</isAvailable></result>")
+        '<?xml version="1.0" encoding="UTF-8"?><response><result><isExisting>1</isExisting>'
+        "<isAvailable>1</isAvailable></result>")

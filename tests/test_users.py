@@ -17,13 +17,17 @@ def ids(result) -> list[int]:
 
 
 def test_user_current_is_the_webhooks_user(rest):
-    assert rest.result("user.current") == {
-        "ID": "1", "ACTIVE": True, "NAME": "Anna", "LAST_NAME": "Admin", "SECOND_NAME": "",
+    # A user with no values beyond the fixture's basics: the fields a portal always sends
+    # (user-get.md's second user), in the portal's order.
+    reply = rest.webhook("user.current")
+    assert reply.get_json()["result"] == {
+        "ID": "1", "ACTIVE": True, "NAME": "Anna", "LAST_NAME": "Admin",
         "EMAIL": "", "LAST_LOGIN": "", "DATE_REGISTER": "2026-01-01T00:00:00+00:00",
-        "TIME_ZONE": "", "IS_ONLINE": "N", "PERSONAL_GENDER": "", "PERSONAL_BIRTHDAY": "",
-        "WORK_POSITION": "", "UF_EMPLOYMENT_DATE": "", "UF_DEPARTMENT": [1],
-        "USER_TYPE": "employee",
+        "IS_ONLINE": "N", "TIMESTAMP_X": {}, "LAST_ACTIVITY_DATE": {}, "PERSONAL_GENDER": "",
+        "PERSONAL_BIRTHDAY": "", "WORK_POSITION": "", "UF_EMPLOYMENT_DATE": "",
+        "UF_DEPARTMENT": [1], "USER_TYPE": "employee",
     }
+    assert b'"TIMESTAMP_X":{},"LAST_ACTIVITY_DATE":{}' in reply.get_data()
     assert rest.result("user.current", user=2, code="noimtoken")["ID"] == "2"
 
 

@@ -6,9 +6,11 @@ each of its commands once more. The answer is the portal's: `{"error", "error_de
 with the status, no `time`.
 
 Defaults for the description and status of a known code come from `b24emu.rest.errors` (the one
-place errors are defined) and, for codes the emulator never raises itself, from the spec
-(Part B 5.3, 6.4, 7.3). An unknown code without a `status` is answered 400: a `RestException`
-without a status is sent as 400 (spec Part B 4.3); its description defaults to "".
+place errors are defined): the docs' table of system errors (`SYSTEM_ERRORS`), what the emulator
+raises itself for its other codes, and the spec for a few more (Part B 1.3, 4.3). The auth codes
+keep the emulator's 401 (Part A 3). A fault's own `description` and `status` override both.
+An unknown code without a `status` is answered 400: a `RestException` without a status is sent
+as 400 (spec Part B 4.3); its description defaults to "".
 """
 
 from __future__ import annotations
@@ -41,14 +43,13 @@ _RAISED = [
     errors.notify_id_error(), errors.notify_value_error(), errors.answer_text_error(),
     errors.last_id_and_last_type(), errors.last_id_string(), errors.search_text_error(),
 ]
-# code -> (description, status)
+# code -> (description, status): what the emulator itself raises, then the docs' system errors
+# (_includes/system-errors.md), except the auth codes whose status Part A 3 decides (401).
 KNOWN_CODES: dict[str, tuple[str, int]] = {e.code: (e.description, e.status) for e in _RAISED}
+KNOWN_CODES.update({code: entry for code, entry in errors.SYSTEM_ERRORS.items()
+                    if code not in errors.AUTH_STATUS_CODES})
 KNOWN_CODES.update({
-    "ACCESS_DENIED": ("Access denied!", 403),                                 # B 6.4, 7.5
-    "OVERLOAD_LIMIT": ("REST API is blocked due to overload.", 503),          # B 5.3, 6.4
-    "ERROR_UNEXPECTED_ANSWER": ("Server returned an unexpected response", 500),  # B 7.3
     "ERROR_CORE": ("SQL query error!", 500),                                  # B 4.3
-    "PORTAL_DELETED": ("Portal was deleted", 403),                            # B 4.3
     "WRONG_AUTH_TYPE": (
         "Access for this method not allowed by session authorization.", 403),  # B 1.3
 })

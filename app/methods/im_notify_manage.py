@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from b24emu import php
+from b24emu.methods import users
 from b24emu.methods.im_notify import _stored_tag, app_key
 from b24emu.methods.registry import Call, method
 from b24emu.rest import errors
@@ -41,6 +42,9 @@ SCHEMA = {
     },
 }
 # Avatar colours of the messenger's palette; a user's is picked by id (Bitrix\Im\Color).
+# The im user object's `phones` keys and the user fields they come from.
+IM_PHONES = (("work_phone", "WORK_PHONE"), ("personal_mobile", "PERSONAL_MOBILE"),
+             ("personal_phone", "PERSONAL_PHONE"), ("inner_phone", "UF_PHONE_INNER"))
 COLORS = ("#df532d", "#64a513", "#4ba984", "#4ba5c3", "#3e99ce", "#8474c8", "#1eb4aa",
           "#f76187", "#58cc47", "#ab7761", "#29619b", "#728f7a", "#ba9c7b", "#556574",
           "#909090", "#fd8f00")
@@ -249,44 +253,54 @@ def render_text(message: str) -> str:
     return html.replace("\n", "<br />")
 
 
-def user_object(user: dict) -> dict:
-    """An author as the im user object (DOC:get example and _includes/user-object-tables.md).
+def user_object(record: dict) -> dict:
+    """An author as the im user object (DOC:get example and _includes/user-object-tables.md),
+    from the same user record user.get answers (b24emu.methods.users.user_record).
 
-    b24emu keeps no presence, avatar, phone or birthday data: those are the documented empty
-    values (`false`, `""`).
+    Presence agrees with user.get: `status` is "online" while IS_ONLINE is "Y", else "offline",
+    and `last_activity_date` is LAST_ACTIVITY_DATE (`false` when the user has none). b24emu keeps
+    no avatars: those are the documented empty values.
     """
-    full_name = " ".join(part for part in (user["name"], user["last_name"]) if part)
-    gender = (user.get("gender") or "").upper()
+    full_name = " ".join(part for part in (record["NAME"], record["LAST_NAME"]) if part)
+    gender = php.to_str(record.get("PERSONAL_GENDER")).upper()
+    phones = {key: php.to_str(record[field]) for key, field in IM_PHONES
+              if php.to_str(record.get(field))}
     return {
-        "id": user["id"],
-        "active": bool(user["active"]),
-        "name": full_name or user.get("login") or "",
-        "first_name": user["name"] or "",
-        "last_name": user["last_name"] or "",
-        "work_position": "",
-        "color": COLORS[int(user["id"]) % len(COLORS)],
+        "id": int(record["ID"]),
+        "active": bool(record["ACTIVE"]),
+        "name": full_name,
+        "first_name": record["NAME"],
+        "last_name": record["LAST_NAME"],
+        "work_position": php.to_str(record.get("WORK_POSITION")),
+        "color": COLORS[int(record["ID"]) % len(COLORS)],
         "avatar": "",
         "avatar_hr": "",
         "gender": gender if gender in ("M", "F") else "",  # "M", "F" or empty (docs)
-        "birthday": "",  # "DD-MM" or an empty string (docs); fixtures have no birthdays
-        "extranet": False,
+        "birthday": _birthday(record.get("PERSONAL_BIRTHDAY")),
+        "extranet": record.get("USER_TYPE") == "extranet",
         "network": False,
         "bot": False,
         "connector": False,
         "external_auth_id": "default",
-        "status": "online",
+        "status": "online" if record.get("IS_ONLINE") == "Y" else "offline",
         "idle": False,
-        "last_activity_date": False,
+        "last_activity_date": record.get("LAST_ACTIVITY_DATE") or False,
         "mobile_last_date": False,
         "desktop_last_date": False,
         "absent": False,
-        "departments": [int(department) for department in (user.get("departments") or [])],
-        "phones": False,
+        "departments": list(record["UF_DEPARTMENT"]),
+        "phones": phones or False,
         "bot_data": None,
         "type": "user",
-        "website": "",
-        "email": user.get("email") or "",
+        "website": php.to_str(record.get("PERSONAL_WWW")),
+        "email": record.get("EMAIL", ""),
     }
+
+
+def _birthday(value) -> str:
+    """ "DD-MM" from an ISO birthday, or an empty string (docs)."""
+    text = php.to_str(value)
+    return f"{text[8:10]}-{text[5:7]}" if len(text) >= 10 else ""
 
 
 def _authors(call: Call, rows: list[dict]) -> list[dict]:
@@ -295,8 +309,10 @@ def _authors(call: Call, rows: list[dict]) -> list[dict]:
     for row in rows:
         if row["sender_id"] and row["sender_id"] not in seen:
             seen.append(row["sender_id"])
-    users = (call.emulator.portals.user(call.caller.portal, user_id) for user_id in seen)
-    return [user_object(user) for user in users if user is not None]
+    if not seen:
+        return []
+    records = {int(record["ID"]): record for record in users.portal_records(call)}
+    return [user_object(records[user_id]) for user_id in seen if user_id in records]
 
 
 @method("im.notify.get", scope="im", private=True,

@@ -17,9 +17,17 @@ from b24emu.rest import auth
 from b24emu.rest.envelope import iso_date
 from b24emu.rest.errors import BitrixError
 
-# Scopes of the official list (api-reference/scopes/permissions.md) whose methods b24emu serves,
-# beyond those its registered methods name: `scope?full=true` lists their union.
-SUPPORTED_SCOPES = ("im", "user", "user_basic", "user_brief")
+# The portal's whole list of scopes, as the docs give it (api-reference/scopes/permissions.md,
+# plus user_basic and user_brief from api-reference/user/user-scope.md): `scope?full=true`
+# lists them with any other scope a registered method names.
+DOCUMENTED_SCOPES = (
+    "ai_admin", "biconnector", "bizproc", "booking", "calendar", "call", "cashbox", "catalog",
+    "contact_center", "crm", "delivery", "department", "disk", "documentgenerator", "entity",
+    "humanresources", "humanresources.hcmlink", "im", "imbot", "imconnector", "imopenlines",
+    "intranet", "landing", "lists", "log", "mailservice", "main", "messageservice", "mobile",
+    "pay_system", "placement", "pull", "rpa", "sale", "salescenter", "sign.b2e", "socialnetwork",
+    "sonet_group", "task", "telephony", "timeman", "user", "user.userfield", "user_basic",
+    "user_brief", "userconsent", "userfieldconfig", "vote")
 # The REST module's own `_global` methods, in the order `methods` lists them.
 GLOBAL_ORDER = ("batch", "scope", "methods", "method.get", "server.time")
 
@@ -47,9 +55,9 @@ def grants(caller: Caller, entry: Method, scopes=None) -> bool:
 
 
 def all_scopes(registry) -> list[str]:
-    """Every scope b24emu knows: used by a registered method, or in the supported list."""
+    """Every scope a portal knows: the documented list and any a registered method uses."""
     used = {entry.scope for entry in registry.all() if entry.scope != GLOBAL_SCOPE}
-    return sorted(used | set(SUPPORTED_SCOPES))
+    return sorted(used | set(DOCUMENTED_SCOPES))
 
 
 @method("scope", scope=GLOBAL_SCOPE,

@@ -1,10 +1,21 @@
-"""`user.current` and `user.get` (scope `user`; B 7.5, api-reference/user/).
+"""`user.current`, `user.get` and `user.search` (scopes `user`, `user_basic`, `user_brief`;
+api-reference/user/).
 
-Users come from the portal's fixture. `user.get` reads its parameters case-insensitively
-(`SORT`/`sort`, `ORDER`, `FILTER`, `ADMIN_MODE`); filter keys are upper-cased too, and filter
-fields sent at the top level (the legacy form, `{"UF_DEPARTMENT": 1}`) count when no FILTER is
-sent. The page size is fixed at 50; `start` is the offset; `total` and `next` go to the top of
-the envelope.
+A fixture user carries any documented user field and any `UF_*` field (b24emu.user_fields). The
+answer holds the fields the caller's scope reads (user-scope.md), in the portal's order; a field
+the user has no value for is left out, except the ones a portal always sends (user-get.md's
+example). Dates are ISO 8601 in the portal's zone; `TIMESTAMP_X` and `LAST_ACTIVITY_DATE` are sent
+as `{}`, the empty object a portal's DateTime becomes in JSON (user-get.md, user-search.md), but
+filter and sort on their values. `IS_ONLINE` is "Y" while the last activity is at most 1440 s old
+on the emulator's clock (CUser::GetSecondsForLimitOnline with PHP's default session lifetime),
+unless the fixture sets it.
+
+`user.get` and `user.search` read their parameters case-insensitively (`FILTER`/`filter`,
+`SORT`, `ORDER`, `SELECT`, `ADMIN_MODE`); filter fields sent at the top level (the docs' first
+example, `{"UF_DEPARTMENT": 1, "SORT": "ID", ...}`) count when no FILTER array is sent. Filtering,
+`select` and paging (50 a page, `start=-1` without the count) are the list engine's
+(b24emu.methods.listing). A filter on a field the caller's scope does not read, or on a field no
+user has and the docs do not list, is ignored as a portal ignores it.
 """
 
 from __future__ import annotations
@@ -13,196 +24,218 @@ import re
 from datetime import datetime
 
 from b24emu import php
+from b24emu import user_fields as uf
+from b24emu.methods import listing
 from b24emu.methods.registry import Call, method, upper_keys
 from b24emu.rest.envelope import Page
 
-PAGE_SIZE = 50
-# Longest first, so "!=%" wins over "!=" and "!" (documented prefixes of user.get FILTER).
-FILTER_PREFIXES = ("!=%", "!%=", ">=", "<=", "!=", "!@", "!%", "=%", "%=", ">", "<", "@", "%",
-                   "=", "!")
 # Top-level keys of user.get that are not filter fields.
-CONTROL_KEYS = {"SORT", "ORDER", "FILTER", "ADMIN_MODE", "SELECT", "IMAGE_RESIZE"}
-# The fields the limited user scopes may read (api-reference/user/index.md, Rest 21.600.0);
-# `user` reads them all. USER_TYPE is not personal data and is always sent.
-USER_BASIC_FIELDS = frozenset({
-    "ID", "ACTIVE", "NAME", "LAST_NAME", "SECOND_NAME", "EMAIL", "IS_ONLINE", "TIME_ZONE",
-    "DATE_REGISTER", "PERSONAL_GENDER", "PERSONAL_BIRTHDAY", "WORK_POSITION",
-    "UF_EMPLOYMENT_DATE", "UF_DEPARTMENT", "USER_TYPE"})
-USER_BRIEF_FIELDS = USER_BASIC_FIELDS - {"EMAIL"}
+CONTROL_KEYS = frozenset({"SORT", "ORDER", "FILTER", "ADMIN_MODE", "SELECT", "IMAGE_RESIZE"})
+ONLINE_SECONDS = 1440
+# Sent as `{}` (a PHP DateTime object), filtered on their dates.
+OBJECT_DATES = ("TIMESTAMP_X", "LAST_ACTIVITY_DATE")
+# Filter-only fields: quick search (user.get), department names (user.search).
+NAME_SEARCH = "NAME_SEARCH"
+DEPARTMENT_NAME = "UF_DEPARTMENT_NAME"
+# user.search: FIND looks in these; without FIND, these match from the start of the value
+# ("right LIKE", user-search.md).
+SEARCHED_FIELDS = ("NAME", "LAST_NAME", "SECOND_NAME", "WORK_POSITION", DEPARTMENT_NAME)
+RIGHT_LIKE_FIELDS = ("NAME", "LAST_NAME", "WORK_POSITION", DEPARTMENT_NAME)
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_KEY = re.compile(r"([^A-Za-z]*)(.*)", re.DOTALL)
 
 
-def user_fields(user: dict, zone) -> dict:
-    """A user as user.get / user.current answer it (the fields a `user` scope grants)."""
-    return {
+def user_record(user: dict, *, zone, now: float, departments: dict[int, str]) -> dict:
+    """Every field of a user as the `user` scope reads it, plus the department names (for
+    user.search's filter). Dates are ISO strings here; `answer` turns a record into JSON."""
+    extra = user.get("extra") or {}
+    values: dict = {
         "ID": str(user["id"]),
         "ACTIVE": bool(user["active"]),
         "NAME": user["name"] or "",
         "LAST_NAME": user["last_name"] or "",
-        "SECOND_NAME": "",
         "EMAIL": user["email"] or "",
-        "LAST_LOGIN": "",  # b24emu keeps no log-in history: CRestUtil::ConvertDateTime('') is ''
         "DATE_REGISTER": _iso(user["date_register"], zone),
-        "TIME_ZONE": user["time_zone"] or "",
-        "IS_ONLINE": "N",
         "PERSONAL_GENDER": user["gender"] or "",
-        "PERSONAL_BIRTHDAY": "",
-        "WORK_POSITION": "",
-        "UF_EMPLOYMENT_DATE": "",
-        "UF_DEPARTMENT": [int(department) for department in user["departments"]],
-        "USER_TYPE": "employee",
+        "UF_DEPARTMENT": [int(number) for number in user["departments"]],
     }
+    if user.get("time_zone") is not None:
+        values["TIME_ZONE"] = user["time_zone"]
+    for key, value in extra.items():
+        values[key] = _iso(value, zone) if key in uf.DATE_FIELDS else value
+    values.setdefault("TIMESTAMP_X", values["DATE_REGISTER"])
+    values.setdefault(uf.USER_TYPE, "employee")
+    for field in uf.ALWAYS_SENT:
+        values.setdefault(field, "")
+    if "IS_ONLINE" not in extra:
+        values["IS_ONLINE"] = _online(values["LAST_ACTIVITY_DATE"], now)
+    record = {field: values[field] for field in uf.USER_FIELDS if field in values}
+    record.update((key, value) for key, value in values.items() if uf.is_custom(key))
+    record[uf.USER_TYPE] = values[uf.USER_TYPE]
+    record[DEPARTMENT_NAME] = [departments[number] for number in record["UF_DEPARTMENT"]
+                               if number in departments]
+    return record
 
 
-def _iso(value: str | None, zone) -> str:
+def _iso(value, zone) -> str:
     """An ISO date from the fixture, shown in the portal's zone like the portal's dates."""
     if not value:
         return ""
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        return value
+        return str(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(zone).isoformat(timespec="seconds")
 
 
-def visible_fields(scopes) -> frozenset[str] | None:
-    """The fields a caller's scopes let it read: None for all (`user`)."""
-    if "user" in scopes:
-        return None
-    return USER_BASIC_FIELDS if "user_basic" in scopes else USER_BRIEF_FIELDS
+def _online(last_activity: str, now: float) -> str:
+    if not last_activity:
+        return "N"
+    seen = datetime.fromisoformat(last_activity).timestamp()
+    return "Y" if 0 <= now - seen <= ONLINE_SECONDS else "N"
 
 
-def _for_caller(call: Call, user: dict) -> dict:
-    fields = user_fields(user, call.emulator.zone)
-    visible = visible_fields(call.caller.scopes)
-    if visible is None:
-        return fields
-    return {key: value for key, value in fields.items() if key in visible}
+def visible(record: dict, scopes) -> dict:
+    """The record as the caller's scopes may read it (user-scope.md)."""
+    standard = uf.readable(scopes)
+    custom = uf.reads_custom_fields(scopes)
+    return {key: value for key, value in record.items()
+            if key == DEPARTMENT_NAME
+            or (uf.is_custom(key) and custom)
+            or (not uf.is_custom(key) and (standard is None or key in standard))}
+
+
+def answer(record: dict) -> dict:
+    """A record as JSON answers it: the date objects as `{}`, no filter-only fields."""
+    return {key: php.EMPTY_OBJECT if key in OBJECT_DATES else value
+            for key, value in record.items() if key != DEPARTMENT_NAME}
+
+
+def portal_records(call: Call) -> list[dict]:
+    """Every user of the caller's portal as a full record (by id)."""
+    emulator = call.emulator
+    rows = emulator.portals.departments(call.caller.portal)
+    departments = {row["id"]: row["name"] for row in rows}
+    now = emulator.clock.now()
+    return [user_record(user, zone=emulator.zone, now=now, departments=departments)
+            for user in emulator.portals.users(call.caller.portal)]
 
 
 @method("user.current", scope="user",
         params=())
 def user_current(call: Call) -> dict:
     """The calling user (the webhook's owner or the token's user)."""
-    user = call.emulator.portals.user(call.caller.portal, call.caller.user_id)
-    return _for_caller(call, user)
+    record = next(record for record in portal_records(call)
+                  if record["ID"] == str(call.caller.user_id))
+    return answer(visible(record, call.caller.scopes))
 
 
 @method("user.get", scope="user",
-        params=("FILTER", "sort", "order", "ADMIN_MODE", "start"))
+        params=("FILTER", "sort", "order", "select", "ADMIN_MODE", "IMAGE_RESIZE", "start"))
 def user_get(call: Call) -> Page:
     """Users matching FILTER, sorted, 50 per page from `start`."""
-    params = call.params
+    return _user_list(call, _conditions(call.params))
+
+
+@method("user.search", scope="user",
+        params=("FILTER", "sort", "order", "select", "ADMIN_MODE", "start"))
+def user_search(call: Call) -> Page:
+    """user.get with FIND (name, position, department words) and right-LIKE name filters."""
+    conditions = _conditions(call.params)
+    find = next((value for key, value in conditions.items() if key == "FIND"), None)
+    if find is not None and php.trim(find) != "":
+        words = [word.lower() for word in _WORDS.findall(php.to_str(find))]
+        return _user_list(call, {}, lambda record: _found(record, words))
+    rewritten = {}
+    for key, value in conditions.items():
+        if key in RIGHT_LIKE_FIELDS and isinstance(value, str):
+            rewritten[f"=%{key}"] = value if "%" in value else value + "%"
+        elif key != "FIND":
+            rewritten[key] = value
+    return _user_list(call, rewritten)
+
+
+def _found(record: dict, words: list[str]) -> bool:
+    """Every word of FIND starts a word of one of the searched fields (the full-text mode)."""
+    haystack = []
+    for field in SEARCHED_FIELDS:
+        value = record.get(field, "")
+        for text in (value if isinstance(value, list) else [value]):
+            haystack += [word.lower() for word in _WORDS.findall(php.to_str(text))]
+    return all(any(candidate.startswith(word) for candidate in haystack) for word in words)
+
+
+def _conditions(params: dict) -> dict:
+    """FILTER (upper-cased keys), or the legacy top-level filter fields when FILTER is not an
+    array."""
     filters = params.get("FILTER")
     if isinstance(filters, dict):
-        conditions = upper_keys(filters)
-    else:
-        conditions = {key: value for key, value in params.items() if key not in CONTROL_KEYS}
-    # a filter on a field the caller may not read is ignored, like an unknown field
-    rows = [_for_caller(call, user) for user in call.emulator.portals.users(call.caller.portal)]
+        return upper_keys(filters)
+    if isinstance(filters, list):
+        return dict(enumerate(filters))
+    return {key: value for key, value in params.items()
+            if isinstance(key, str) and key not in CONTROL_KEYS}
+
+
+def _user_list(call: Call, conditions: dict, keep=None) -> Page:
+    scopes = call.caller.scopes
+    records = [visible(record, scopes) for record in portal_records(call)]
+    if keep is not None:
+        records = [record for record in records if keep(record)]
+    filterable = _filterable(scopes)
+    conditions = _clean(conditions, filterable)
+    search = conditions.pop(NAME_SEARCH, None)
+    if search is not None:
+        records = [record for record in records if _name_search(record, search)]
+    page = listing.list_page(records, filter=conditions, order=_order(call.params, filterable),
+                             select=call.params.get("SELECT"), start=call.start,
+                             errors=listing.LENIENT)
+    page.items = [answer(record) for record in page.items]
+    return page
+
+
+def _filterable(scopes) -> set[str] | None:
+    """The fields a caller may filter and sort on (None: any UF_ field too)."""
+    standard = uf.readable(scopes)
+    fields = set(uf.STANDARD_FIELDS if standard is None else standard)
+    fields |= {uf.USER_TYPE, DEPARTMENT_NAME, NAME_SEARCH, "IS_ONLINE"}
+    return fields
+
+
+def _clean(conditions: dict, filterable: set[str]) -> dict:
+    """Drop conditions on fields the caller may not read or a portal does not know."""
+    kept: dict = {}
     for key, value in conditions.items():
-        if isinstance(key, str):
-            rows = _apply_filter(rows, key, value)
-    rows = _sort(rows, params.get("SORT"), params.get("ORDER"))
-    start = max(0, php.intval(call.start)) if call.start is not None else 0
-    page = rows[start:start + PAGE_SIZE]
-    next_start = start + PAGE_SIZE if start + PAGE_SIZE < len(rows) else None
-    return Page(page, total=len(rows), next_start=next_start)
+        if isinstance(key, int):
+            if isinstance(value, dict):
+                kept[key] = _clean(upper_keys(value), filterable)
+            continue
+        if not isinstance(key, str):
+            continue
+        field = _KEY.match(key).group(2).upper()
+        if key.upper() == "LOGIC" or field in filterable or uf.CUSTOM_FIELD.match(field):
+            kept[key] = value
+    return kept
 
 
-def _split(key: str) -> tuple[str, str]:
-    for prefix in FILTER_PREFIXES:
-        if key.startswith(prefix):
-            return prefix, key[len(prefix):]
-    return "", key
+def _name_search(record: dict, value) -> bool:
+    """NAME_SEARCH: every word is found in the name, last name, second name or e-mail."""
+    words = [word.lower() for word in php.to_str(value).split()]
+    text = " ".join(php.to_str(record.get(field, "")) for field in
+                    ("NAME", "LAST_NAME", "SECOND_NAME", "EMAIL")).lower()
+    return all(word in text for word in words)
 
 
-def _apply_filter(rows: list[dict], key: str, value) -> list[dict]:
-    """Keep the rows one filter condition accepts; unknown fields are ignored (as the portal)."""
-    prefix, field = _split(key)
-    if field == "NAME_SEARCH":
-        needle = php.to_str(value).strip().lower()
-        return [row for row in rows if not needle or any(
-            needle in row[name].lower() for name in ("NAME", "LAST_NAME", "EMAIL"))]
-    if not rows or field not in rows[0]:
-        return rows
-    negate = prefix.startswith("!")
-    core = prefix.lstrip("!")
-    values = php.array_values(value) if isinstance(value, (list, dict)) else [value]
-    return [row for row in rows
-            if _matches(field, row[field], core, values) != negate]
-
-
-def _matches(field: str, actual, operator: str, values: list) -> bool:
-    """Whether one field value passes `operator` against any of the filter values."""
-    if field == "UF_DEPARTMENT":
-        wanted = {php.intval(item) for item in values}
-        return bool(wanted & set(actual)) if operator in ("", "=", "@") else False
-    if field == "ACTIVE":
-        wanted = {_yes(item) for item in values}
-        return actual in wanted
-    if field == "ID":
-        number = int(actual)
-        targets = [php.intval(item) for item in values]
-        return any(_compare(number, operator, target) for target in targets)
-    text = php.to_str(actual).lower()
-    return any(_compare_text(text, operator, php.to_str(item).lower()) for item in values)
-
-
-def _yes(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().upper() in ("Y", "TRUE", "1")
-    return bool(value)
-
-
-def _compare(number: int, operator: str, target: int) -> bool:
-    if operator == ">":
-        return number > target
-    if operator == ">=":
-        return number >= target
-    if operator == "<":
-        return number < target
-    if operator == "<=":
-        return number <= target
-    return number == target  # "", "=", "@" and the LIKE forms on a number
-
-
-def _compare_text(text: str, operator: str, target: str) -> bool:
-    if operator == "%":
-        return target in text
-    if operator in ("", "=", "=%", "%=", "@"):
-        return _like(text, target)
-    if operator in (">", ">=", "<", "<="):
-        return _compare_str(text, operator, target)
-    return text == target
-
-
-def _compare_str(text: str, operator: str, target: str) -> bool:
-    return {">": text > target, ">=": text >= target, "<": text < target,
-            "<=": text <= target}[operator]
-
-
-def _like(text: str, pattern: str) -> bool:
-    """SQL LIKE, case-insensitive: `%` any run, `_` one character."""
-    regex = "".join(".*" if char == "%" else "." if char == "_" else re.escape(char)
-                    for char in pattern)
-    return re.fullmatch(regex, text, re.DOTALL) is not None
-
-
-def _sort(rows: list[dict], sort, order) -> list[dict]:
-    """Sort by one field (default ID), `order` ASC or DESC."""
-    field = php.to_str(sort).upper() if sort is not None else "ID"
-    if not rows or field not in rows[0]:
+def _order(params: dict, filterable: set[str]) -> dict:
+    """`sort` (a field) and `order` (ASC/DESC), default ID ascending; `sort` as an object of
+    field: direction works too."""
+    sort, direction = params.get("SORT"), params.get("ORDER")
+    if isinstance(sort, dict):
+        return sort
+    field = php.to_str(sort).strip().upper() if sort is not None else "ID"
+    if field not in filterable and not uf.CUSTOM_FIELD.match(field):
         field = "ID"
-    descending = php.to_str(order).strip().upper() == "DESC"
-
-    def key(row):
-        value = row[field]
-        if field == "ID":
-            return int(value)
-        if isinstance(value, list):
-            return tuple(value)
-        return php.to_str(value).lower()
-
-    return sorted(rows, key=key, reverse=descending)
+    descending = php.to_str(direction).strip().upper() == "DESC"
+    return {field: "DESC" if descending else "ASC"}

@@ -25,9 +25,11 @@ def authenticate(portals: PortalStore, portal: str, *, aplogin: str | None, ap: 
     return _oauth_caller(portals, portal, token, now)
 
 
-# Methods that more than one scope grants (api-reference/user/user-get.md, user-current.md).
+# Methods that more than one scope grants (api-reference/user/user-get.md, user-current.md,
+# user-search.md).
 ALSO_GRANTED_BY = {"user.current": frozenset({"user_basic", "user_brief"}),
-                   "user.get": frozenset({"user_basic", "user_brief"})}
+                   "user.get": frozenset({"user_basic", "user_brief"}),
+                   "user.search": frozenset({"user_basic", "user_brief"})}
 
 
 def check_scope(caller: Caller, method: Method) -> None:

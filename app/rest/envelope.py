@@ -48,9 +48,13 @@ def time_object(*, start: float, finish: float, processing: float, zone: tzinfo,
 
 
 class Page:
-    """A paged result: the handler's list plus the `next` and `total` lifted to the top (B 4.1)."""
+    """A paged result: the handler's list plus the `next` and `total` lifted to the top (B 4.1).
 
-    def __init__(self, items, total: int, next_start: int | None):
+    `total` None leaves `total` out (a list called with ``start=-1``: no count); `next_start`
+    None leaves `next` out (the last page).
+    """
+
+    def __init__(self, items, total: int | None = None, next_start: int | None = None):
         self.items = items
         self.total = total
         self.next_start = next_start
@@ -62,7 +66,8 @@ def success_body(result, time: dict) -> dict:
         body = {"result": result.items}
         if result.next_start is not None:
             body["next"] = result.next_start
-        body["total"] = result.total
+        if result.total is not None:
+            body["total"] = result.total
     else:
         body = {"result": result}
     body["time"] = time
@@ -83,9 +88,12 @@ def error_response(error: BitrixError, transport: str = "json") -> tuple[bytes, 
     return render(error.body(), error.status, transport)
 
 
+XML_PROLOG = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
 def to_xml(body: dict) -> str:
-    """CRestServer::outputXml: <response>, integer keys as <item>, no prolog (B 7.2)."""
-    return "<response>" + _xml_value(body) + "</response>"
+    """CRestServer::outputXml: the prolog the docs show, <response>, integer keys as <item>."""
+    return XML_PROLOG + "<response>" + _xml_value(body) + "</response>"
 
 
 def _xml_value(value) -> str:

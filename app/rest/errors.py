@@ -22,6 +22,33 @@ class BitrixError(Exception):
         return {"error": self.code, "error_description": self.description, **self.extra}
 
 
+# The errors any method may answer, as the docs' table lists them (_includes/system-errors.md):
+# code -> (description, status). Part A 3 keeps 401 for the auth codes the docs list as 403
+# (INVALID_CREDENTIALS, insufficient_scope): see AUTH_STATUS_CODES.
+SYSTEM_ERRORS: dict[str, tuple[str, int]] = {
+    "INTERNAL_SERVER_ERROR": ("Internal server error", 500),
+    "ERROR_UNEXPECTED_ANSWER": ("Server returned an unexpected response", 500),
+    "QUERY_LIMIT_EXCEEDED": ("Too many requests", 503),
+    "ERROR_BATCH_METHOD_NOT_ALLOWED": ("Method is not allowed for batch usage", 405),
+    "ERROR_BATCH_LENGTH_EXCEEDED": ("Max batch length exceeded", 400),
+    "NO_AUTH_FOUND": ("Wrong authorization data", 401),
+    "INVALID_REQUEST": ("Https required", 400),
+    "OVERLOAD_LIMIT": ("REST API is blocked due to overload", 503),
+    "ACCESS_DENIED": ("REST API is available only on commercial plans", 403),
+    "INVALID_CREDENTIALS": ("Invalid request credentials", 403),
+    "ERROR_MANIFEST_IS_NOT_AVAILABLE": ("Manifest is not available", 404),
+    "insufficient_scope": (
+        "The request requires higher privileges than provided by the webhook token", 403),
+    "expired_token": ("The access token provided has expired", 401),
+    "user_access_error": ("The user does not have access to the application", 403),
+    "PORTAL_DELETED": ("Portal was deleted", 500),
+}
+# Auth errors answer 401 whatever the docs' table says (Part A 3: the server code's status, and
+# the one SDKs refresh tokens on).
+AUTH_STATUS_CODES = frozenset({"NO_AUTH_FOUND", "INVALID_CREDENTIALS", "insufficient_scope",
+                               "expired_token"})
+
+
 def method_not_found() -> BitrixError:
     """Unknown method: looked up before authentication (B 1.3 row 0)."""
     return BitrixError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
@@ -93,8 +120,10 @@ def batch_length_exceeded() -> BitrixError:
 
 
 def batch_method_not_allowed() -> BitrixError:
-    """A method that may not run inside a batch, such as batch itself (B 7.4)."""
-    return BitrixError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
+    """A method that may not run inside a batch, such as batch itself (B 7.4; 405 per the docs'
+    system errors, though inside a batch only its code and text are seen)."""
+    return BitrixError("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage",
+                       405)
 
 
 def user_id_empty() -> BitrixError:

@@ -1,4 +1,5 @@
-"""The fixture format: how a user describes a portal (users, webhooks, OAuth apps and tokens).
+"""The fixture format: how a user describes a portal (users, departments, webhooks, OAuth apps
+and tokens).
 
 Validated with marshmallow on load; every problem is reported as ``path.to.field: message`` in a
 `FixtureError`, never as a traceback. The format is documented in the README ("Fixtures").
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from b24emu import user_fields
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 TOKEN_RE = r"^[A-Za-z0-9._~-]+$"  # noqa: S105 (a pattern, not a secret)
 SCOPE_RE = r"^[a-z0-9_.]+$"
@@ -34,9 +37,67 @@ class UserSchema(_Strict):
     active = fields.Boolean(load_default=True)
     admin = fields.Boolean(load_default=False)
     gender = fields.String(load_default="", validate=validate.OneOf(["", "M", "F"]))
-    time_zone = fields.String(load_default="")
+    time_zone = fields.String(load_default=None)  # not set: left out of user.get's answer
     date_register = fields.String(load_default="2026-01-01T00:00:00+00:00")
     departments = fields.List(fields.Integer(strict=True), load_default=lambda: [1])
+    # Any other documented user field, or any UF_* field, under its API name (upper case).
+    extra = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @pre_load
+    def _collect_api_fields(self, data, **kwargs):
+        """Upper-case keys are user fields as the API spells them: kept together in `extra`."""
+        if not isinstance(data, dict):
+            return data
+        extra = {key: value for key, value in data.items()
+                 if isinstance(key, str) and key[:1].isupper()}
+        rest = {key: value for key, value in data.items() if key not in extra}
+        return {**rest, "extra": extra} if extra else rest
+
+    @validates_schema
+    def _api_fields(self, data, **kwargs):
+        problems = {key: [message] for key, value in data.get("extra", {}).items()
+                    if (message := _user_field_problem(key, value))}
+        if problems:
+            raise ValidationError(problems)
+
+
+def _user_field_problem(key: str, value) -> str | None:
+    """Why a fixture user's API field is refused, or None."""
+    if key in user_fields.FIXTURE_KEYS:
+        return f"give it as {user_fields.FIXTURE_KEYS[key]!r}"
+    if key not in user_fields.STANDARD_FIELDS and not user_fields.CUSTOM_FIELD.match(key):
+        return "not a documented user field (user-scope.md) nor a UF_ field"
+    if key in user_fields.DATE_FIELDS and not _iso_or_empty(value):
+        return "not an ISO 8601 date or date-time"
+    if key == "IS_ONLINE" and value not in ("Y", "N"):
+        return 'must be "Y" or "N"'
+    if key == user_fields.USER_TYPE and value not in user_fields.USER_TYPES:
+        return f"must be one of {', '.join(user_fields.USER_TYPES)}"
+    if not key.startswith("UF_") and not isinstance(value, (str, int, float)):
+        return "must be a string or a number"
+    return None
+
+
+def _iso_or_empty(value) -> bool:
+    if value == "":
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+class DepartmentSchema(_Strict):
+    """A department of the company structure (department.get; users' UF_DEPARTMENT)."""
+
+    id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    name = fields.String(required=True)
+    parent = fields.Integer(load_default=None, allow_none=True, strict=True)
+    head = fields.Integer(load_default=None, allow_none=True, strict=True)
+    sort = fields.Integer(load_default=500, strict=True)
 
 
 class WebhookSchema(_Strict):
@@ -72,6 +133,7 @@ class PortalSchema(_Strict):
     users = fields.List(fields.Nested(UserSchema), required=True)
     webhooks = fields.List(fields.Nested(WebhookSchema), load_default=list)
     apps = fields.List(fields.Nested(AppSchema), load_default=list)
+    departments = fields.List(fields.Nested(DepartmentSchema), load_default=list)
 
     @validates_schema
     def _references(self, data, **kwargs):
@@ -86,6 +148,7 @@ class PortalSchema(_Strict):
             if hook["user_id"] not in known:
                 errors.setdefault("webhooks", {})[index] = {"user_id": ["no such user"]}
         _check_tokens(data.get("apps", []), known, errors)
+        _check_departments(data.get("departments", []), data.get("users", []), known, errors)
         if errors:
             raise ValidationError(errors)
 
@@ -108,6 +171,28 @@ def _check_tokens(apps: list, known_users: set, errors: dict) -> None:
                 del errors["apps"][app_index]
     if not errors.get("apps"):
         errors.pop("apps", None)
+
+
+def _check_departments(departments: list, users: list, known_users: set, errors: dict) -> None:
+    """Department ids unique, parents and heads exist, users' departments are listed."""
+    ids = [department["id"] for department in departments]
+    for index, department in enumerate(departments):
+        slot: dict = {}
+        if ids.index(department["id"]) != index:
+            slot["id"] = [f"duplicate department id {department['id']}"]
+        if department["parent"] is not None and department["parent"] not in ids:
+            slot["parent"] = ["no such department"]
+        if department["head"] is not None and department["head"] not in known_users:
+            slot["head"] = ["no such user"]
+        if slot:
+            errors.setdefault("departments", {})[index] = slot
+    if not departments:
+        return  # a portal without a company structure in its fixture: nothing to check against
+    for index, user in enumerate(users):
+        missing = [number for number in user["departments"] if number not in ids]
+        if missing:
+            errors.setdefault("users", {}).setdefault(index, {})["departments"] = [
+                f"no such department {missing[0]}"]
 
 
 def parse_fixture(data) -> dict:

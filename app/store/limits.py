@@ -101,10 +101,11 @@ class OperatingLimiter:
         return self.budget(key, now).operating > self.limit_seconds
 
     def charge(self, key: tuple, run_seconds: float, now: float) -> Budget:
-        """Count one finished run (plus the method's simulated cost); report the budget."""
+        """Count one finished run; report the budget. A method with a simulated cost is billed
+        exactly that cost instead of its measured run time."""
         if key[3] in IGNORED_METHODS:
             return Budget(0, None)
-        seconds = run_seconds + self.costs.get(key[3], 0.0)
+        seconds = self.costs.get(key[3], run_seconds)
         if seconds > MINIMAL_FIX_TIME:
             with self.database.write() as db:
                 # Expired buckets go as new ones come, so a key never holds more than ~11 rows.

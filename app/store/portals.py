@@ -39,12 +39,14 @@ class PortalStore:
         """Replace one portal's users, webhooks, apps and tokens with a parsed fixture."""
         name = portal["name"]
         with self.database.write() as db:
-            for table in ("users", "webhooks", "apps", "tokens", "portals"):
+            for table in ("users", "departments", "webhooks", "apps", "tokens", "portals"):
                 db.execute(f"DELETE FROM {table} WHERE " + _portal_column(table), [name])  # noqa: S608
             db["portals"].insert(
                 {"name": name, "domain": portal["domain"], "timezone": portal.get("timezone")}
             )
             db["users"].insert_all(_user_row(name, user) for user in portal["users"])
+            db["departments"].insert_all({**department, "portal": name}
+                                         for department in portal.get("departments") or [])
             db["webhooks"].insert_all(_webhook_row(name, hook) for hook in portal["webhooks"])
             for app in portal["apps"]:
                 db["apps"].insert(_app_row(name, app))
@@ -66,6 +68,12 @@ class PortalStore:
         """Every user of a portal, by id."""
         rows = self.database.query("SELECT * FROM users WHERE portal = ? ORDER BY id", (portal,))
         return [_user(row) for row in rows]
+
+    def departments(self, portal: str) -> list[dict]:
+        """The portal's departments (id, name, sort, parent, head), by id."""
+        return self.database.query(
+            "SELECT id, name, sort, parent, head FROM departments WHERE portal = ? ORDER BY id",
+            (portal,))
 
     def user_by_login(self, portal: str, login: str) -> dict | None:
         """An active user by login (webhook URLs may name the user by login)."""
@@ -153,7 +161,8 @@ def _portal_column(table: str) -> str:
 
 
 def _user_row(portal: str, user: dict) -> dict:
-    row = {**user, "portal": portal, "departments": json.dumps(user["departments"])}
+    row = {**user, "portal": portal, "departments": json.dumps(user["departments"]),
+           "extra": json.dumps(user.get("extra") or {})}
     row["active"] = int(user["active"])
     row["admin"] = int(user["admin"])
     row["login"] = user["login"] or f"user{user['id']}"
@@ -183,7 +192,8 @@ def _token_rows(portal: str, app: dict):
 
 def _user(row: dict) -> dict:
     return {**row, "active": bool(row["active"]), "admin": bool(row["admin"]),
-            "departments": json.loads(row["departments"] or "[]")}
+            "departments": json.loads(row["departments"] or "[]"),
+            "extra": json.loads(row.get("extra") or "{}")}
 
 
 def _with_scopes(row: dict) -> dict:

@@ -98,5 +98,15 @@ def _v5_plain_tag_indexes(db: sqlite_utils.Database) -> None:
                " (portal, substr(notify_sub_tag, 10), recipient_id, id)")
 
 
+def _v6_user_fields_and_departments(db: sqlite_utils.Database) -> None:
+    """Users carry any documented or UF_* field (`extra`, JSON); the company structure."""
+    db.execute("ALTER TABLE users ADD COLUMN extra TEXT")
+    db["departments"].create(
+        {"portal": "text", "id": int, "name": "text", "sort": int, "parent": int, "head": int},
+        pk=("portal", "id"),
+        not_null={"portal", "id"},
+    )
+
+
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
-              _v4_control_plane, _v5_plain_tag_indexes]
+              _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments]
