@@ -95,10 +95,15 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Free text (a log line, a traceback) with credentials masked: the given secrets, webhook
     codes in `/rest/<user>/<code>/<method>` paths and `name=value` credential pairs."""
-    text = _TEXT_PATH.sub(lambda m: m.group(1) + mask(m.group(2)) + m.group(3), text)
-    text = _TEXT_PAIR.sub(
-        lambda m: m.group("name") + m.group("sep") + mask(m.group("value")), text)
+    text = _TEXT_PATH.sub(lambda m: m.group(1) + _once(m.group(2)) + m.group(3), text)
+    text = _TEXT_PAIR.sub(lambda m: m.group("name") + m.group("sep") + _once(m.group("value")),
+                          text)
     return scrub(text, secrets)
+
+
+def _once(value: str) -> str:
+    """Mask a value unless it already is (text may pass through twice)."""
+    return value if value.endswith(MASK) else mask(value)
 
 
 class RedactingFilter(logging.Filter):
