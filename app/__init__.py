@@ -30,6 +30,9 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
 
     settings = settings or Settings.from_env()
     logging.getLogger("b24emu").setLevel(settings.log_level.upper())
+    from b24emu.rest.redact import guard_logs
+
+    guard_logs("b24emu", "b24emu.rest")  # Flask's app.logger is "b24emu"
     emulator = Emulator.open(settings, clock, seed=seed)
     app = Flask(__name__)
     app.url_map.merge_slashes = False

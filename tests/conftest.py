@@ -36,8 +36,11 @@ def app(settings, clock):
 
 @pytest.fixture
 def client(app):
-    """Flask's test client for the emulator."""
-    return app.test_client()
+    """Flask's test client for the emulator; like the control client and the CLI it sends the
+    header that lets a bodiless control write through (b24emu.control.access)."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_X_B24EMU_CONTROL"] = "1"
+    return test_client
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def clean(server, monkeypatch):
     monkeypatch.setenv("B24EMU_URL", server.base)
     monkeypatch.delenv("B24EMU_CONTROL_TOKEN", raising=False)
     requests.post(f"{server.base}/_emulator/reset", json={"scope": "all"}, timeout=5)
-    requests.delete(f"{server.base}/_emulator/clock", timeout=5)
+    requests.delete(f"{server.base}/_emulator/clock", headers={"X-B24EMU-Control": "1"}, timeout=5)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ class Server:
     """A `python -m b24emu serve` process on a free port."""
 
     def __init__(self, db: Path, fixtures: str, extra_env: dict | None = None,
-                 tls_dir: Path | None = None):
+                 tls_dir: Path | None = None, log_file: Path | None = None):
         self.port = free_port()
         self.verify = str(tls_dir / "ca.pem") if tls_dir else True
         scheme = "https" if tls_dir else "http"
@@ -36,11 +36,14 @@ class Server:
         if tls_dir:
             extra_env = {**(extra_env or {}), "B24EMU_TLS_DIR": str(tls_dir)}
         env = {**os.environ, "B24EMU_LOG_LEVEL": "WARNING", **(extra_env or {})}
+        log = log_file.open("w") if log_file else subprocess.STDOUT  # the log is stderr
         self.process = subprocess.Popen(
             [sys.executable, "-m", "b24emu", "serve", "--port", str(self.port), "--db", str(db),
              "--fixtures", fixtures, "--workers", "2", *extra_args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         )
+        if log_file:
+            log.close()  # the server has its own copy
         try:
             self.wait_ready()
         except BaseException:

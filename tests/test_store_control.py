@@ -143,9 +143,10 @@ def test_the_method_list_is_the_registry(client, emulator):
 
 
 def test_the_webhook_code_is_masked_where_it_stands_in_the_path(emulator, client):
-    """A code that also appears elsewhere in the path ("rest") is masked in its own segment."""
+    """A code that also appears elsewhere in the path ("rest") is masked in its own segment; a
+    code shorter than 8 characters shows none of them."""
     emulator.database.db["webhooks"].insert(
         {"portal": "default", "id": 99, "user_id": 1, "code": "rest", "scopes": '["im"]'})
     client.post("/rest/1/rest/im.notify.personal.add.json", json={"USER_ID": 2, "MESSAGE": "x"})
     path = emulator.control.journal("default")[0]["path"]
-    assert path == "/rest/1/res***/im.notify.personal.add.json"
+    assert path == "/rest/1/***/im.notify.personal.add.json"

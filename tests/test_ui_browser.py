@@ -225,7 +225,8 @@ def test_live_updates_without_reload(page, server):
     expect(item(page, replaced)).to_be_visible(timeout=WAIT_MS)
     expect(item(page, fresh)).to_have_count(0)
 
-    deleted = requests.delete(f"{server.base}/_emulator/notifications/{old}", timeout=10)
+    deleted = requests.delete(f"{server.base}/_emulator/notifications/{old}",
+                              headers={"X-B24EMU-Control": "1"}, timeout=10)
     assert deleted.json() == {"deleted": 1}
     expect(item(page, old)).to_have_count(0, timeout=WAIT_MS)
     requests.post(f"{server.base}/_emulator/notifications/{replaced}/read", json={"read": True},

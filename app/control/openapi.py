@@ -238,7 +238,13 @@ DOCUMENT = {
              "description": "The emulator's own endpoints: inspect notifications and the "
                             "request journal, inject faults, move the clock, seed and reset "
                             "portals. Loopback only unless B24EMU_CONTROL_TOKEN is set, then "
-                            "`Authorization: Bearer <token>`."},
+                            "`Authorization: Bearer <token>`. Without a token only a known "
+                            "Host is answered (localhost, loopback addresses, the portals' "
+                            "domains, B24EMU_ALLOWED_HOSTS), else 403 forbidden_host. POST, "
+                            "PUT, PATCH and DELETE take an application/json body (else 415 "
+                            "unsupported_media_type) or no body and the header "
+                            "`X-B24EMU-Control: 1` (else 403 control_header_required); a "
+                            "foreign Origin is 403 forbidden_origin."},
     "components": {"schemas": SCHEMAS, "securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}},
     "security": [{}, {"bearer": []}],

@@ -1,8 +1,9 @@
 """/_emulator/portals, /_emulator/seed and /_emulator/reset: what portals exist, and their state.
 
-A seeded fixture document is remembered (key `fixture:<portal>` of the `control` table), so
-`reset` with scope `all` can bring the portal's users, webhooks, apps and tokens back to it. A
-portal seeded at start-up from B24EMU_FIXTURES is reloaded from that file.
+A seeded portal is remembered (key `fixture:<portal>` of the `control` table) as the rows it
+loaded, tokens and client secrets as SHA-256 digests, so `reset` with scope `all` can bring the
+portal's users, webhooks, apps and tokens back. A portal seeded at start-up from B24EMU_FIXTURES
+is reloaded from that file.
 """
 
 from __future__ import annotations
@@ -20,32 +21,35 @@ from b24emu.control.schemas import (
     selected_portal,
 )
 from b24emu.store.fixtures import FixtureError, load_fixture_file, parse_fixture
+from b24emu.store.portals import portal_rows
 from flask import jsonify, request
 
 FIXTURE_KEY = "fixture:{}"
 
 
-def remember_fixture(database, name: str, document: dict) -> None:
-    """Keep the fixture document a portal was seeded from."""
+def remember_fixture(database, portal: dict) -> None:
+    """Keep the rows a portal was seeded with: tokens and client secrets only as digests."""
     with database.write() as db:
         db.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)",
-                   [FIXTURE_KEY.format(name), json.dumps(document)])
+                   [FIXTURE_KEY.format(portal["name"]), json.dumps({"rows": portal_rows(portal)})])
 
 
-def remembered_fixture(emu, name: str) -> dict | None:
-    """The parsed fixture a portal was last seeded from, or None."""
+def reload_portal(emu, name: str) -> bool:
+    """Load a portal back as it was last seeded (remembered rows, else the fixture file)."""
     rows = emu.database.query("SELECT value FROM control WHERE key = ?",
                               (FIXTURE_KEY.format(name),))
     if rows:
-        return parse_fixture(json.loads(rows[0]["value"]))
+        emu.portals.load_rows(json.loads(rows[0]["value"])["rows"])
+        return True
     if emu.settings.fixtures:
         try:
             parsed = load_fixture_file(emu.settings.fixtures)
         except FixtureError:
-            return None
+            return False
         if parsed["name"] == name:
-            return parsed
-    return None
+            emu.portals.load(parsed)
+            return True
+    return False
 
 
 def _base_url(emu, portal: dict, own: str) -> str:
@@ -104,7 +108,7 @@ def seed():
                            f"domain: {parsed['domain']!r} is the domain of portal "
                            f"{taken[0]['name']!r}")
     emu.portals.load(parsed)
-    remember_fixture(emu.database, parsed["name"], document)
+    remember_fixture(emu.database, parsed)
     return jsonify(portal=parsed["name"], domain=parsed["domain"], users=len(parsed["users"]),
                    webhooks=len(parsed["webhooks"]), apps=len(parsed["apps"]))
 
@@ -118,10 +122,5 @@ def reset():
     body = load_body(ResetBody())
     everything = body["scope"] == "all"
     removed = emu.control.reset(portal, everything=everything)
-    reloaded = False
-    if everything:
-        fixture = remembered_fixture(emu, portal)
-        if fixture is not None:
-            emu.portals.load(fixture)
-            reloaded = True
+    reloaded = everything and reload_portal(emu, portal)
     return jsonify(portal=portal, scope=body["scope"], removed=removed, reloaded=reloaded)

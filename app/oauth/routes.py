@@ -10,7 +10,6 @@ checks and texts follow the OAuth2 server library's order: grant type, client, s
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 from b24emu import php
 from b24emu.rest import envelope, errors
@@ -68,9 +67,7 @@ def _check_client(emulator, portal: str, client_id: str, client_secret: str) -> 
     app = emulator.portals.app(portal, client_id)
     if app is None:
         raise errors.wrong_client()
-    expected = (app["client_secret"] or "").encode("utf-8")
-    given = client_secret.encode("utf-8", "surrogatepass")
-    if not hmac.compare_digest(expected, given):
+    if not emulator.portals.client_secret_matches(app, client_secret):
         raise errors.invalid_client()
     if not app["active"]:
         raise errors.not_installed()

@@ -12,7 +12,7 @@ import time as walltime
 from dataclasses import dataclass
 
 from b24emu.methods.registry import Call, Caller, Method, upper_keys
-from b24emu.rest import auth, envelope, errors
+from b24emu.rest import auth, envelope, errors, redact
 from b24emu.rest.errors import BitrixError
 
 log = logging.getLogger("b24emu.rest")
@@ -125,35 +125,17 @@ def _inject_fault(emulator, portal: str, method: str) -> None:
 def _journal(emulator, request: RestRequest, request_id: str, caller: Caller | None,
              started: float, wall_start: float, status: int, code: str) -> None:
     """One journal entry per REST request, secrets masked (read back via /_emulator/journal)."""
+    secrets = redact.secrets_of(request.params, request.ap, request.bearer)
     emulator.control.record({
         "portal": request.portal, "request_id": request_id, "at": started,
-        "http_method": request.http_method, "path": _mask_path(request),
+        "http_method": request.http_method, "path": redact.path(request.path, secrets),
         "method": request.method, "auth_type": caller.auth_type if caller else None,
         "credential": caller.credential if caller else None,
         "user_id": caller.user_id if caller else None, "client_ip": request.client_ip,
-        "params": {key: mask(value) if key in ("auth", "access_token") else value
-                   for key, value in request.params.items()},
+        "params": redact.params(request.params, secrets),
         "status": status, "error": code or None,
         "duration": walltime.perf_counter() - wall_start,
     })
-
-
-def mask(secret) -> str:
-    """A credential as the journal shows it: its first three characters."""
-    text = secret if isinstance(secret, str) else str(secret)
-    return text[:3] + "***"
-
-
-def _mask_path(request: RestRequest) -> str:
-    """The URL path with the webhook code (the segment after the user) masked."""
-    if not request.ap:
-        return request.path
-    segments = request.path.split("/")
-    for index in range(1, len(segments)):
-        if segments[index] == request.ap and segments[index - 1] == request.aplogin:
-            segments[index] = mask(request.ap)
-            break
-    return "/".join(segments)
 
 
 def _handler_params(method: Method, params: dict) -> dict:

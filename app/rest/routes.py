@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 import logging
+import traceback
 from dataclasses import dataclass
 
-from b24emu.rest import envelope, errors, params
+from b24emu.rest import envelope, errors, params, redact
 from b24emu.rest.dispatch import RestRequest, handle
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
@@ -75,6 +76,7 @@ def rest(subpath: str) -> Response:
         bearer=_bearer_token(), client_ip=request.remote_addr or "",
         http_method=request.method, path=request.path,
     )
+    g.rest_request = rest_request  # for the log of an unexpected failure (secrets masked)
     return _respond(*handle(emulator, rest_request))
 
 
@@ -150,5 +152,16 @@ def _unexpected(exc: Exception) -> Response:
     """Any failure not foreseen: logged with its traceback, answered as Bitrix's 500."""
     if isinstance(exc, HTTPException):
         return _http_error(exc)
-    log.exception("unexpected error in %s %s", request.method, request.path)
+    log.error("unexpected error in %s %s\n%s", request.method, *_redacted_failure(exc))
     return _respond(*envelope.error_response(errors.internal_server_error()))
+
+
+def _redacted_failure(exc: Exception) -> tuple[str, str]:
+    """The request's path and the traceback, with the request's credentials masked."""
+    rest_request = g.get("rest_request")
+    if rest_request is not None:
+        secrets = redact.secrets_of(rest_request.params, rest_request.ap, rest_request.bearer)
+    else:
+        secrets = redact.secrets_of(params.parse_php_query(request.query_string), _bearer_token())
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    return redact.path(request.path, secrets), redact.scrub_text(trace, secrets)

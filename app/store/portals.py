@@ -1,7 +1,8 @@
 """Portals: their users, incoming webhooks, OAuth applications and tokens.
 
-Tokens are stored and looked up by their SHA-256, never by the secret itself, and the final
-comparison is constant-time (`hmac.compare_digest`).
+Tokens and client secrets are stored and looked up by their SHA-256, never by the secret itself,
+and the final comparison is constant-time (`hmac.compare_digest`). Webhook codes are kept as they
+are: the control API shows each webhook's ready-to-use URL.
 """
 
 from __future__ import annotations
@@ -37,20 +38,17 @@ class PortalStore:
 
     def load(self, portal: dict) -> None:
         """Replace one portal's users, webhooks, apps and tokens with a parsed fixture."""
-        name = portal["name"]
+        self.load_rows(portal_rows(portal))
+
+    def load_rows(self, rows: dict) -> None:
+        """Replace one portal with the rows `portal_rows` made (secrets already digests)."""
+        name = rows["portals"][0]["name"]
         with self.database.write() as db:
             for table in ("users", "departments", "webhooks", "apps", "tokens", "portals"):
                 db.execute(f"DELETE FROM {table} WHERE " + _portal_column(table), [name])  # noqa: S608
-            db["portals"].insert(
-                {"name": name, "domain": portal["domain"], "timezone": portal.get("timezone")}
-            )
-            db["users"].insert_all(_user_row(name, user) for user in portal["users"])
-            db["departments"].insert_all({**department, "portal": name}
-                                         for department in portal.get("departments") or [])
-            db["webhooks"].insert_all(_webhook_row(name, hook) for hook in portal["webhooks"])
-            for app in portal["apps"]:
-                db["apps"].insert(_app_row(name, app))
-                db["tokens"].insert_all(_token_rows(name, app))
+            for table in ("portals", "users", "departments", "webhooks", "apps", "tokens"):
+                if rows.get(table):
+                    db[table].insert_all(rows[table])
 
     def portal(self, name: str) -> dict | None:
         """One portal's own settings (domain, timezone)."""
@@ -143,12 +141,36 @@ class PortalStore:
         return {**issued, "client_id": row["client_id"], "user_id": row["user_id"],
                 "scopes": json.loads(row["scopes"] or "[]")}
 
+    def client_secret_matches(self, app: dict, client_secret: str) -> bool:
+        """True when `client_secret` is the application's (digests compared in constant time)."""
+        return hmac.compare_digest(app["client_secret_hash"] or "", token_hash(client_secret))
+
     def app(self, portal: str, client_id: str) -> dict | None:
         """An OAuth application by client id."""
         rows = self.database.query(
             "SELECT * FROM apps WHERE portal = ? AND client_id = ?", (portal, client_id)
         )
         return _with_scopes(rows[0]) if rows else None
+
+
+def portal_rows(portal: dict) -> dict[str, list[dict]]:
+    """A parsed fixture as the rows of each table: tokens and client secrets as digests.
+
+    These rows are also what a seeded portal is remembered as (`reset` reloads them), so no
+    secret but the webhook codes (shown as ready-to-use URLs) is ever stored in full.
+    """
+    name = portal["name"]
+    apps = portal["apps"]
+    return {
+        "portals": [{"name": name, "domain": portal["domain"],
+                     "timezone": portal.get("timezone")}],
+        "users": [_user_row(name, user) for user in portal["users"]],
+        "departments": [{**department, "portal": name}
+                        for department in portal.get("departments") or []],
+        "webhooks": [_webhook_row(name, hook) for hook in portal["webhooks"]],
+        "apps": [_app_row(name, app) for app in apps],
+        "tokens": [row for app in apps for row in _token_rows(name, app)],
+    }
 
 
 def new_token() -> str:
@@ -174,9 +196,10 @@ def _webhook_row(portal: str, hook: dict) -> dict:
 
 
 def _app_row(portal: str, app: dict) -> dict:
-    row = {key: value for key, value in app.items() if key != "tokens"}
+    row = {key: value for key, value in app.items() if key not in ("tokens", "client_secret")}
     scopes = json.dumps(app["scopes"])
-    return {**row, "portal": portal, "scopes": scopes, "active": int(app["active"])}
+    return {**row, "portal": portal, "scopes": scopes, "active": int(app["active"]),
+            "client_secret_hash": token_hash(app["client_secret"])}
 
 
 def _token_rows(portal: str, app: dict):

@@ -108,5 +108,34 @@ def _v6_user_fields_and_departments(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v10_secrets_as_digests(db: sqlite_utils.Database) -> None:
+    """Client secrets and remembered fixtures keep no secret in full (issue 13).
+
+    `apps.client_secret` becomes `client_secret_hash` (SHA-256); every remembered fixture
+    (`control` key `fixture:<portal>`) becomes the rows it loads, tokens as digests. The old
+    values are overwritten on disk (`secure_delete`), not left in free pages.
+    """
+    import json
+
+    from b24emu.store.fixtures import FixtureError, parse_fixture
+    from b24emu.store.portals import portal_rows, token_hash
+
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("ALTER TABLE apps RENAME COLUMN client_secret TO client_secret_hash")
+    for portal, client_id, secret in db.execute(
+            "SELECT portal, client_id, client_secret_hash FROM apps").fetchall():
+        db.execute("UPDATE apps SET client_secret_hash = ? WHERE portal = ? AND client_id = ?",
+                   [token_hash(secret or ""), portal, client_id])
+    for key, value in db.execute(
+            "SELECT key, value FROM control WHERE key LIKE 'fixture:%'").fetchall():
+        try:
+            rows = portal_rows(parse_fixture(json.loads(value)))
+        except (FixtureError, ValueError):
+            db.execute("DELETE FROM control WHERE key = ?", [key])
+            continue
+        db.execute("UPDATE control SET value = ? WHERE key = ?", [json.dumps({"rows": rows}), key])
+
+
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
-              _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments]
+              _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments,
+              _v10_secrets_as_digests]

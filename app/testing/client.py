@@ -25,6 +25,7 @@ import requests
 __all__ = ["EmulatorClient", "EmulatorError", "EmulatorUnreachable"]
 
 PAGE = 1000  # the control API's largest page
+CONTROL_HEADER = "X-B24EMU-Control"  # b24emu.control.access.CONTROL_HEADER (kept import-free)
 
 
 class EmulatorError(Exception):
@@ -86,7 +87,9 @@ class EmulatorClient:
                  if value is not None}
         if self.portal and "portal" not in query:
             query["portal"] = self.portal
-        headers = {"Accept": "application/json"}
+        # The header marks a request no web page can forge (the control API refuses a write
+        # without it or a JSON body); it is sent on every call.
+        headers = {"Accept": "application/json", CONTROL_HEADER: "1"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         url = f"{self.base_url}/_emulator/{path.lstrip('/')}"

@@ -61,7 +61,7 @@
   }
 
   async function api(path, options) {
-    const init = Object.assign({ headers: {} }, options || {});
+    const init = Object.assign({ headers: { "X-B24EMU-Control": "1" } }, options || {});
     if (TOKEN) init.headers.Authorization = "Bearer " + TOKEN;
     if (init.json !== undefined) {
       init.headers["Content-Type"] = "application/json";

@@ -1,0 +1,203 @@
+"""Credentials are never written in full: what the journal and the log show instead.
+
+A secret is cut to its first three characters (`devtoken` → `dev***`); one shorter than
+`SHOWN_FROM` characters shows none (`***`). Three rules, applied together:
+
+- **by position**: in a `/rest/…` path every segment between the user and the method is the
+  webhook code, however many slashes separate them (`/rest/1//devtoken/…`);
+- **by name**: a parameter named like a credential (`CREDENTIAL_KEYS`, any case, at any depth, as
+  an array `auth[]=` too), from the query, a form or a JSON body, and inside batch `cmd` strings
+  (`"im.notify.personal.add?AUTH=…"`, percent-encoded names too);
+- **by value**: every secret found by the first two rules (and the bearer token) is masked
+  wherever else it appears in the same entry or log text.
+
+Nothing here imports Flask: the journal (`dispatch._journal`) and the log (`routes`) call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote_plus
+
+MASK = "***"
+SHOWN_FROM = 8  # a secret this long or longer keeps its first three characters
+SHOWN = 3
+# Parameters that carry a credential in Bitrix24 REST and OAuth calls (compared in lower case).
+CREDENTIAL_KEYS = frozenset({
+    "auth", "access_token", "refresh_token", "client_secret", "ap", "auth_id", "refresh_id",
+    "application_token", "password", "token",
+})
+BATCH_KEY = "cmd"
+REST_PREFIX = "rest"
+# `name=value` and `"name": "value"` spellings of a credential inside free text (log lines).
+_NAMES = "|".join(sorted(CREDENTIAL_KEYS, key=len, reverse=True))
+_TEXT_PAIR = re.compile(
+    r"""(?P<name>(?<![\w.])["']?(?:""" + _NAMES + r""")["']?)(?P<sep>\s*[=:]\s*["']?)"""
+    r"""(?P<value>[^\s&"',;}\]]+)""", re.IGNORECASE)
+_TEXT_PATH = re.compile(r"(/rest/+[^/\s?#]+/+)([^/\s?#]+)(/+[^/\s?#]+)")
+
+
+def mask(secret) -> str:
+    """A credential as it may be shown: its first three characters, or nothing if it is short."""
+    text = secret if isinstance(secret, str) else str(secret)
+    return text[:SHOWN] + MASK if len(text) >= SHOWN_FROM else MASK
+
+
+def is_credential(name) -> bool:
+    """True for a parameter name that carries a credential (any case, PHP-normalised)."""
+    if not isinstance(name, str):
+        return False
+    base = name.lstrip(" ").split("[", 1)[0]
+    return base.replace(".", "_").replace(" ", "_").lower() in CREDENTIAL_KEYS
+
+
+def path(url_path: str, secrets: Iterable[str] = ()) -> str:
+    """A `/rest/…` path with the webhook code segment(s) masked.
+
+    Non-empty segments after `/rest/`: the first is the user, the last the method (when there
+    are three or more); every segment in between is masked. `/rest/<method>` is left as it is.
+    """
+    segments = url_path.split("/")
+    try:
+        start = segments.index(REST_PREFIX) + 1
+    except ValueError:
+        return scrub(url_path, secrets)
+    filled = [index for index in range(start, len(segments)) if segments[index]]
+    hidden = filled[1:-1] if len(filled) >= 3 else filled[1:]
+    for index in hidden:
+        segments[index] = mask(segments[index])
+    return scrub("/".join(segments), secrets)
+
+
+def params(values: dict, secrets: Iterable[str] = ()) -> dict:
+    """Decoded parameters with every credential masked (see the module's rules)."""
+    found = set(secrets)
+    _collect(values, found)
+    return _masked(values, tuple(_longest_first(found)))
+
+
+def secrets_of(values, *extra) -> set[str]:
+    """Every credential value in decoded parameters (and batch commands), plus `extra`."""
+    found = {value for value in extra if isinstance(value, str) and value}
+    _collect(values, found)
+    return found
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every occurrence of the given secrets masked."""
+    for secret in _longest_first(secrets):
+        text = text.replace(secret, mask(secret))
+    return text
+
+
+def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Free text (a log line, a traceback) with credentials masked: the given secrets, webhook
+    codes in `/rest/<user>/<code>/<method>` paths and `name=value` credential pairs."""
+    text = _TEXT_PATH.sub(lambda m: m.group(1) + _once(m.group(2)) + m.group(3), text)
+    text = _TEXT_PAIR.sub(lambda m: m.group("name") + m.group("sep") + _once(m.group("value")),
+                          text)
+    return scrub(text, secrets)
+
+
+def _once(value: str) -> str:
+    """Mask a value unless it already is (text may pass through twice)."""
+    return value if value.endswith(MASK) else mask(value)
+
+
+class RedactingFilter(logging.Filter):
+    """A log filter that masks credentials in a record's message and traceback (`scrub_text`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub_text(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def guard_logs(*names: str) -> None:
+    """Put one `RedactingFilter` on each named logger (its records, not its children's)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+def command(text: str) -> str:
+    """A batch command `method?query` with the credential pairs of its query masked."""
+    method, question, query = text.partition("?")
+    if not question:
+        return text
+    pieces = []
+    for piece in query.split("&"):
+        name, equals, value = piece.partition("=")
+        if equals and is_credential(unquote_plus(name)):
+            piece = f"{name}={mask(unquote_plus(value))}"
+        pieces.append(piece)
+    return f"{method}?{'&'.join(pieces)}"
+
+
+def _collect(value, found: set[str], batch: bool = False) -> None:
+    """Add every credential value under `value` to `found` (`batch`: inside a `cmd`)."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if is_credential(name):
+                _leaves(item, found)
+            else:
+                _collect(item, found, batch or _is_batch(name))
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, found, batch)
+    elif isinstance(value, str) and batch:
+        _, _, query = value.partition("?")
+        for piece in query.split("&"):
+            name, equals, raw = piece.partition("=")
+            if equals and is_credential(unquote_plus(name)) and raw:
+                found.add(unquote_plus(raw))
+                found.add(raw)
+
+
+def _leaves(value, found: set[str]) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _leaves(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _leaves(item, found)
+    elif value is not None and value != "":
+        found.add(value if isinstance(value, str) else str(value))
+
+
+def _masked(value, secrets: tuple[str, ...], batch: bool = False):
+    if isinstance(value, dict):
+        return {name: _hidden(item) if is_credential(name)
+                else _masked(item, secrets, batch or _is_batch(name))
+                for name, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secrets, batch) for item in value]
+    if isinstance(value, str):
+        return scrub(command(value) if batch else value, secrets)
+    return value
+
+
+def _hidden(value):
+    """A credential's value, masked leaf by leaf (`auth[]=…` is an array)."""
+    if isinstance(value, dict):
+        return {name: _hidden(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_hidden(item) for item in value]
+    return None if value is None else mask(value)
+
+
+def _is_batch(key) -> bool:
+    return isinstance(key, str) and key.lower() == BATCH_KEY
+
+
+def _longest_first(secrets: Iterable[str]) -> list[str]:
+    """Secrets long enough to search for, longest first (a short one would mask ordinary text)."""
+    return sorted({s for s in secrets if isinstance(s, str) and len(s) >= SHOWN_FROM},
+                  key=len, reverse=True)
