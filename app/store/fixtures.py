@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from b24emu.stubs.schema import StubSchema, normalize
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 TOKEN_RE = r"^[A-Za-z0-9._~-]+$"  # noqa: S105 (a pattern, not a secret)
@@ -72,6 +73,7 @@ class PortalSchema(_Strict):
     users = fields.List(fields.Nested(UserSchema), required=True)
     webhooks = fields.List(fields.Nested(WebhookSchema), load_default=list)
     apps = fields.List(fields.Nested(AppSchema), load_default=list)
+    stubs = fields.List(fields.Nested(StubSchema), load_default=list)
 
     @validates_schema
     def _references(self, data, **kwargs):
@@ -119,6 +121,7 @@ def parse_fixture(data) -> dict:
     except ValidationError as error:
         raise FixtureError("; ".join(_flatten(error.messages))) from None
     _number_webhooks(portal["webhooks"])
+    portal["stubs"] = [normalize(stub) for stub in portal["stubs"]]
     return portal
 
 

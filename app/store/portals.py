@@ -12,6 +12,7 @@ import json
 import secrets
 
 from b24emu.store.db import Database
+from b24emu.stubs.store import replace_fixture_stubs
 
 DEFAULT_PORTAL = "default"
 ACCESS_TOKEN_LIFETIME = 3600  # seconds: an access token lives one hour (`expires_in`)
@@ -49,6 +50,7 @@ class PortalStore:
             for app in portal["apps"]:
                 db["apps"].insert(_app_row(name, app))
                 db["tokens"].insert_all(_token_rows(name, app))
+            replace_fixture_stubs(db, name, portal.get("stubs") or [])
 
     def portal(self, name: str) -> dict | None:
         """One portal's own settings (domain, timezone)."""

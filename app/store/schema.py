@@ -98,5 +98,18 @@ def _v5_plain_tag_indexes(db: sqlite_utils.Database) -> None:
                " (portal, substr(notify_sub_tag, 10), recipient_id, id)")
 
 
+def _v7_stubs(db: sqlite_utils.Database) -> None:
+    """Stubs: answers for methods the emulator does not emulate (issue 14), per portal; the
+    journal notes which stub answered a call."""
+    db.execute(
+        """CREATE TABLE stubs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, method TEXT NOT NULL,
+            override INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0, source TEXT, created_at REAL)"""
+    )
+    db["stubs"].create_index(["portal", "method", "override"])
+    db.execute("ALTER TABLE journal ADD COLUMN stub_id INTEGER")
+
+
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
-              _v4_control_plane, _v5_plain_tag_indexes]
+              _v4_control_plane, _v5_plain_tag_indexes, _v7_stubs]
