@@ -238,3 +238,64 @@ def test_a_bad_fixture_stub_is_named(tmp_path):
     portal["stubs"] = [{"method": "crm.deal.get", "result": 1}, {"method": "crm.deal.get"}]
     with pytest.raises(FixtureError, match=r"stubs\[1\]\.result: give either a result"):
         parse_fixture(portal)
+
+
+DEALS = [{"ID": str(n), "TITLE": f"Deal {n}", "STAGE_ID": "WON" if n % 3 == 0 else "NEW",
+          "OPPORTUNITY": str(n * 100)} for n in range(1, 121)]
+
+
+def test_a_list_result_pages_50_at_a_time_with_next_and_total(client):
+    add(client, method="crm.deal.list", result=DEALS)
+    pages, start = [], 0
+    while start is not None:
+        body = call(client, "crm.deal.list", {"start": start}).get_json()
+        pages.append(body)
+        start = body.get("next")
+    assert [len(page["result"]) for page in pages] == [50, 50, 20]
+    assert [page.get("next") for page in pages] == [50, 100, None]
+    assert {page["total"] for page in pages} == {120}
+    assert [deal["ID"] for page in pages for deal in page["result"]] == [
+        str(n) for n in range(1, 121)]
+
+
+def test_a_list_result_filters_orders_and_selects(client):
+    add(client, method="crm.deal.list", result=DEALS)
+    body = call(client, "crm.deal.list", {
+        "filter": {"STAGE_ID": "WON", ">=OPPORTUNITY": 9000, "%TITLE": "deal 1"},
+        "order": {"ID": "DESC"}, "select": ["TITLE"]}).get_json()
+    assert body["result"] == [{"ID": "120", "TITLE": "Deal 120"},
+                              {"ID": "117", "TITLE": "Deal 117"},
+                              {"ID": "114", "TITLE": "Deal 114"},
+                              {"ID": "111", "TITLE": "Deal 111"},
+                              {"ID": "108", "TITLE": "Deal 108"},
+                              {"ID": "105", "TITLE": "Deal 105"},
+                              {"ID": "102", "TITLE": "Deal 102"}]
+    assert body["total"] == 7 and "next" not in body
+    assert call(client, "crm.deal.list", {"filter": {"@ID": [3, 5], "!STAGE_ID": "WON"}}
+                ).get_json()["result"] == [DEALS[4]]
+
+
+def test_the_fast_list_walk_ends(client):
+    """What the JS SDK's callList and b24pysdk's fast helpers send: order ID ASC, `>ID` the
+    last id seen, start=-1, until a short page."""
+    add(client, method="crm.deal.list", result=DEALS)
+    seen, last = [], 0
+    for _ in range(10):
+        body = call(client, "crm.deal.list", {"order": {"ID": "ASC"}, "filter": {">ID": last},
+                                              "start": -1}).get_json()
+        assert "total" not in body and "next" not in body
+        seen += [deal["ID"] for deal in body["result"]]
+        if len(body["result"]) < 50:
+            break
+        last = body["result"][-1]["ID"]
+    assert seen == [str(n) for n in range(1, 121)]
+
+
+def test_a_recorded_page_is_answered_as_it_was(client):
+    add(client, method="crm.deal.list", params={"start": 50}, result=DEALS[50:100], total=120,
+        next=100)
+    body = call(client, "crm.deal.list", {"start": 50}).get_json()
+    assert body["result"] == DEALS[50:100] and body["next"] == 100 and body["total"] == 120
+    add(client, method="department.get", result=[{"ID": "1"}, {"ID": "2"}], list=False)
+    plain = call(client, "department.get", {"filter": {"ID": 2}}).get_json()
+    assert plain["result"] == [{"ID": "1"}, {"ID": "2"}] and "total" not in plain

@@ -48,9 +48,13 @@ def time_object(*, start: float, finish: float, processing: float, zone: tzinfo,
 
 
 class Page:
-    """A paged result: the handler's list plus the `next` and `total` lifted to the top (B 4.1)."""
+    """A paged result: the handler's list plus the `next` and `total` lifted to the top (B 4.1).
 
-    def __init__(self, items, total: int, next_start: int | None):
+    `total` None leaves `total` out (a list called with ``start=-1``: no count); `next_start`
+    None leaves `next` out (the last page).
+    """
+
+    def __init__(self, items, total: int | None = None, next_start: int | None = None):
         self.items = items
         self.total = total
         self.next_start = next_start
@@ -62,7 +66,8 @@ def success_body(result, time: dict) -> dict:
         body = {"result": result.items}
         if result.next_start is not None:
             body["next"] = result.next_start
-        body["total"] = result.total
+        if result.total is not None:
+            body["total"] = result.total
     else:
         body = {"result": result}
     body["time"] = time

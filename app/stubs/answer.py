@@ -19,6 +19,8 @@ from b24emu.stubs import matching, template
 from b24emu.stubs.schema import NO_SCOPE
 
 LIST_PAGE_SIZE = 50
+# Credentials are never matched on; `start` is (a recorded page answers its own `start`).
+UNMATCHED_PARAMS = frozenset(auth.AUTH_PARAMS) - {"start"}
 
 
 def fire_stub_events(emulator, portal: str, caller, events: list[dict]) -> None:
@@ -36,7 +38,7 @@ def resolve(emulator, portal: str, name: str, params: dict) -> Method | None:
     candidates = stubs.candidates(portal, name, overrides_only=registered is not None)
     if not candidates:
         return registered
-    cleaned = {key: value for key, value in params.items() if key not in auth.AUTH_PARAMS}
+    cleaned = {key: value for key, value in params.items() if key not in UNMATCHED_PARAMS}
     stub = matching.best(candidates, cleaned)
     if stub is None:
         return registered
@@ -81,7 +83,7 @@ def answer(stub: dict, call: Call):
     if stub["events"]:
         fire_stub_events(call.emulator, call.caller.portal, call.caller, stub["events"])
     if "total" in chosen or "next" in chosen:  # a recorded page, answered as it was
-        return Page(result, chosen.get("total", 0), chosen.get("next"))
+        return Page(result, chosen.get("total"), chosen.get("next"))
     if is_list(result, chosen.get("list")):
         return list_result(result, call)
     return result
@@ -110,10 +112,5 @@ def list_result(items: list, call: Call) -> Page:
     from b24emu.methods.listing import list_page
 
     params = upper_keys(call.params)
-    return list_page(items, filter=_mapping(params.get("FILTER")),
-                     order=_mapping(params.get("ORDER")), select=params.get("SELECT"),
-                     start=call.start, page_size=LIST_PAGE_SIZE)
-
-
-def _mapping(value):
-    return value if isinstance(value, dict) else None
+    return list_page(items, filter=params.get("FILTER"), order=params.get("ORDER"),
+                     select=params.get("SELECT"), start=call.start, page_size=LIST_PAGE_SIZE)
