@@ -13,7 +13,7 @@ from b24emu.record.proxy import RecordingProxy
 from b24emu.record.recording import load
 from b24emu.testing.server import RunningEmulator
 
-DEAL = {"ID": "{{params.ID}}", "TITLE": "Deal {{params.ID}}", "OPPORTUNITY": "1500.00",
+DEAL = {"ID": "{{params.ID|str}}", "TITLE": "Deal {{params.ID}}", "OPPORTUNITY": "1500.00",
         "ASSIGNED_BY_ID": "2", "DATE_CREATE": "2026-01-01T10:00:00+00:00", "CLOSED": "N"}
 DEALS = [{"ID": str(n), "TITLE": f"Deal {n}"} for n in range(1, 61)]
 
