@@ -1,6 +1,6 @@
 """Stubs end to end, over real HTTP, with real clients unmodified: the official Python SDK
-(b24pysdk) and the JS SDK against `b24emu serve --tls` with stubs in its fixture, fast-bitrix24
-against the pytest plugin's emulator with stubs added through `b24emu.stub(...)`."""
+(b24pysdk) and the JS SDK against `b24emu serve --tls` with stubs added through the control API,
+fast-bitrix24 against the pytest plugin's emulator with stubs added through `b24emu.stub(...)`."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import subprocess
 
 import pytest
 import requests
-from b24pysdk import BitrixWebhook, Client
+from b24emu.testing.client import EmulatorClient
 from b24pysdk.errors import BitrixAPIError
 from fast_bitrix24 import Bitrix
 
-from tests.conftest import ROOT
+from tests.test_b24pysdk_e2e import sdk, server  # noqa: F401 (`b24emu serve --tls`, its client)
 from tests.test_jssdk import JS_DIR, node  # noqa: F401 (the session fixture that installs the SDK)
-from tests.test_server import Server
 
 DEALS = [{"ID": str(n), "TITLE": f"Deal {n}", "STAGE_ID": "WON" if n % 3 == 0 else "NEW",
           "OPPORTUNITY": str(n * 100)} for n in range(1, 121)]
@@ -24,33 +23,17 @@ DEAL = {"ID": "{{params.ID|str}}", "TITLE": "Deal {{params.ID}}", "STAGE_ID": "N
         "ASSIGNED_BY_ID": "2", "OPPORTUNITY": "1500.00", "CURRENCY_ID": "EUR"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The default portal with deals stubbed in its fixture, served over HTTPS."""
-    tmp = tmp_path_factory.mktemp("stubs-e2e")
-    portal = json.loads((ROOT / "fixtures" / "default.json").read_text())
-    portal["stubs"] = [{"method": "crm.deal.list", "result": DEALS},
-                       {"method": "crm.deal.get", "result": DEAL},
-                       {"method": "crm.deal.get", "params": {"ID": 404},
-                        "error": "NOT_FOUND", "error_description": "Not found", "status": 400}]
-    fixture = tmp / "portal.json"
-    fixture.write_text(json.dumps(portal))
-    tls_dir = tmp / "tls"
-    running = Server(tmp / "stubs.sqlite3", str(fixture), tls_dir=tls_dir)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REQUESTS_CA_BUNDLE", str(tls_dir / "ca.pem"))
-        try:
-            yield running
-        finally:
-            running.stop()
+@pytest.fixture(scope="module", autouse=True)
+def stubs(server):  # noqa: F811
+    """Deals stubbed on the HTTPS server, through the control API."""
+    emulator = EmulatorClient(server.base, verify=server.verify)
+    emulator.add_stubs([{"method": "crm.deal.list", "result": DEALS},
+                        {"method": "crm.deal.get", "result": DEAL},
+                        {"method": "crm.deal.get", "params": {"ID": 404}, "error": "NOT_FOUND",
+                         "error_description": "Not found", "status": 400}])
 
 
-@pytest.fixture(scope="module")
-def sdk(server) -> Client:
-    return Client(BitrixWebhook(domain=f"127.0.0.1:{server.port}", webhook_token="1/devtoken"))
-
-
-def test_b24pysdk_typed_and_generic_calls(sdk):
+def test_b24pysdk_typed_and_generic_calls(sdk):  # noqa: F811
     deal = sdk.crm.deal.get(bitrix_id=7).result
     assert deal == {"ID": "7", "TITLE": "Deal 7", "STAGE_ID": "NEW", "ASSIGNED_BY_ID": "2",
                     "OPPORTUNITY": "1500.00", "CURRENCY_ID": "EUR"}
@@ -61,7 +44,7 @@ def test_b24pysdk_typed_and_generic_calls(sdk):
     assert (refused.value.error, refused.value.error_description) == ("NOT_FOUND", "Not found")
 
 
-def test_b24pysdk_list_helpers_walk_a_stubbed_list(sdk):
+def test_b24pysdk_list_helpers_walk_a_stubbed_list(sdk):  # noqa: F811
     paged = sdk.crm.deal.list(filter={"STAGE_ID": "WON"}).as_list().result
     assert [deal["ID"] for deal in paged] == [str(n) for n in range(3, 121, 3)]
     fast = list(sdk.crm.deal.list(select=["ID", "TITLE"]).as_list_fast().result)
