@@ -181,3 +181,35 @@ def test_bad_input_is_refused_plainly(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "not.json")]) == 2
     assert "not a b24emu recording" in capsys.readouterr().err
     assert main(["stubs", "import", str(tmp_path / "missing.json")]) == 2
+
+
+def test_cli_stubs_add_list_clear(emulator, tmp_path, capsys):
+    url = ["--url", emulator.url]
+    assert main(["stubs", "add", "crm.deal.get", "--params", '{"ID": 5}', "--result",
+                 '{"ID": "5", "TITLE": "Five"}', *url]) == 0
+    assert main(["stubs", "add", "crm.deal.get", "--params", '{"ID": 6}', "--error", "NOT_FOUND",
+                 "--description", "Not found", "--status", "404", *url]) == 0
+    document = tmp_path / "stub.json"
+    document.write_text(json.dumps([{"method": "task.item.list", "result": [], "scope": "task"},
+                                    {"method": "user.current", "override": True,
+                                     "result": {"ID": "1"}}]))
+    assert main(["stubs", "add", "--file", str(document), *url]) == 0
+    out = capsys.readouterr().out
+    assert 'stub 1 added: crm.deal.get {"ID": 5} -> {"ID": "5", "TITLE": "Five"} (scope crm)' in out
+    assert "stub 2 added: crm.deal.get {\"ID\": 6} -> 404 NOT_FOUND (scope crm)" in out
+    assert "stub 4 added: user.current -> {\"ID\": \"1\"} (scope user, override)" in out
+    hook = emulator.webhook_url
+    assert requests.get(hook + "crm.deal.get?ID=5").json()["result"]["TITLE"] == "Five"
+    assert requests.get(hook + "crm.deal.get?ID=6").status_code == 404
+    assert main(["stubs", "list", *url]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 4 and listed[0].endswith("answered 1 calls")
+    assert main(["stubs", "clear", "2", *url]) == 0
+    assert main(["stubs", "clear", "2", *url]) == 1
+    assert "error: not_found: No stub 2" in capsys.readouterr().err
+    assert main(["stubs", "add", "crm.x", "--result", "{bad", *url]) == 2
+    assert main(["stubs", "add", "crm x", *url]) == 1
+    assert "method: String does not match" in capsys.readouterr().err
+    assert main(["stubs", "clear", *url]) == 0
+    assert "3 stubs removed" in capsys.readouterr().out
+    assert main(["stubs", *url]) == 0 and capsys.readouterr().out == "no stubs\n"
