@@ -614,9 +614,13 @@ def _import_stubs(client, path: str) -> int:
     for first in range(0, len(stubs), 1000):
         client.add_stubs(stubs[first:first + 1000])
     methods = len({stub["method"] for stub in stubs})
-    print(f"imported {len(stubs)} stubs for {methods} methods from {path} "
-          f"({skipped} calls of emulated methods skipped)")
+    print(f"imported {_plural(len(stubs), 'stub')} for {_plural(methods, 'method')} from {path} "
+          f"({_plural(skipped, 'call')} of emulated methods skipped)")
     return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def record_command(args: argparse.Namespace) -> int:

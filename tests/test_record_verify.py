@@ -5,6 +5,10 @@ exactly that. Everything over real HTTP on loopback."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
@@ -12,6 +16,8 @@ from b24emu.cli import main
 from b24emu.record.proxy import RecordingProxy
 from b24emu.record.recording import load
 from b24emu.testing.server import RunningEmulator
+
+from tests.test_server import free_port
 
 DEAL = {"ID": "{{params.ID|str}}", "TITLE": "Deal {{params.ID}}", "OPPORTUNITY": "1500.00",
         "ASSIGNED_BY_ID": "2", "DATE_CREATE": "2026-01-01T10:00:00+00:00", "CLOSED": "N"}
@@ -213,3 +219,30 @@ def test_cli_stubs_add_list_clear(emulator, tmp_path, capsys):
     assert main(["stubs", "clear", *url]) == 0
     assert "3 stubs removed" in capsys.readouterr().out
     assert main(["stubs", *url]) == 0 and capsys.readouterr().out == "no stubs\n"
+
+
+def test_the_readme_cli_round_trip(portal, emulator, tmp_path, capsys):
+    """`b24emu record` as its own process, stopped with Ctrl-C; then import and verify."""
+    port, out = free_port(), tmp_path / "recording.json"
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "b24emu", "record", "--upstream", portal.webhook(1, "devtoken"),
+         "--out", str(out), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until it listens (not a timing assertion)
+            try:
+                requests.get(f"http://127.0.0.1:{port}/ready", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        answers = run_client(f"http://127.0.0.1:{port}/rest/1/any/")
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        output, _ = proxy.communicate(timeout=30)
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 400, 200, 404]
+    assert f"-> {portal.url}/rest/1/***/ (webhook); writing {out}" in output
+    assert f"recorded 7 calls to {out}" in output and "devtoken" not in output
+    assert main(["stubs", "import", str(out), "--url", emulator.url]) == 0
+    assert main(["verify", str(out), "--url", emulator.url]) == 0
+    assert "7 calls replayed, 0 with differences" in capsys.readouterr().out

@@ -176,10 +176,12 @@ class RecordingProxy:
             self._server = None
 
     def serve_forever(self, host: str, port: int) -> None:
-        """Serve in the foreground until Ctrl-C."""
-        from werkzeug.serving import run_simple
+        """Serve in the foreground until Ctrl-C (the recording is complete after every call)."""
+        from werkzeug.serving import make_server
 
-        run_simple(host, port, self, threaded=True, use_reloader=False)
+        server = make_server(host, port, self, threaded=True, request_handler=_quiet_handler())
+        server.daemon_threads = True
+        server.serve_forever(poll_interval=0.2)  # werkzeug ends it quietly on Ctrl-C
 
 
 def _quiet_handler():
