@@ -246,3 +246,30 @@ def test_the_readme_cli_round_trip(portal, emulator, tmp_path, capsys):
     assert main(["stubs", "import", str(out), "--url", emulator.url]) == 0
     assert main(["verify", str(out), "--url", emulator.url]) == 0
     assert "7 calls replayed, 0 with differences" in capsys.readouterr().out
+
+
+def test_the_proxy_refuses_what_it_cannot_forward(portal, tmp_path):
+    out = tmp_path / "refused.json"
+    proxy = record(portal.webhook(1, "devtoken"), out)
+    try:
+        elsewhere = requests.get(f"{proxy.url}/oauth/token/")
+        huge = requests.post(f"{proxy.url}/rest/crm.deal.add", data=b"x" * (8 * 1024 * 1024 + 1))
+        chunked = requests.post(f"{proxy.url}/rest/crm.deal.add",
+                                data=iter([b"x" * (4 * 1024 * 1024)] * 3))
+    finally:
+        proxy.stop()
+    assert (elsewhere.status_code, elsewhere.json()["error"]) == (404, "NOT_PROXIED")
+    assert (huge.status_code, huge.json()["error"]) == (413, "REQUEST_ENTITY_TOO_LARGE")
+    assert (chunked.status_code, chunked.json()["error"]) == (413, "REQUEST_ENTITY_TOO_LARGE")
+    assert load(out)["calls"] == []
+    stopped = RecordingProxy(f"{portal.url}/rest/1/devtoken/", tmp_path / "down.json")
+    stopped.start()
+    port = stopped.url
+    stopped.stop()
+    upstream_down = RecordingProxy(f"{port}/rest/1/devtoken/", tmp_path / "down2.json").start()
+    try:
+        down = requests.post(f"{upstream_down.url}/rest/crm.deal.get.json", json={"ID": 1})
+    finally:
+        upstream_down.stop()
+    assert (down.status_code, down.json()["error"]) == (502, "UPSTREAM_UNREACHABLE")
+    assert load(tmp_path / "down2.json")["calls"] == []

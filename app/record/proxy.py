@@ -19,10 +19,11 @@ import requests
 from b24emu.record import recording as rec
 from b24emu.rest.params import decode_request
 from b24emu.rest.routes import parse_rest_path
+from werkzeug.exceptions import RequestEntityTooLarge
 
 log = logging.getLogger("b24emu.record")
 MAX_BODY_BYTES = 8 * 1024 * 1024
-MAX_CALLS = 10000  # calls kept in one recording; later calls are forwarded, not written
+MAX_CALLS = 5000  # calls kept in one recording; later calls are forwarded, not written
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "Accept-Language")
 DROPPED_RESPONSE_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding",
                                       "content-encoding", "content-length", "set-cookie",
@@ -76,7 +77,13 @@ class RecordingProxy:
         from werkzeug.wrappers import Request, Response
 
         request = Request(environ)
-        response = self.forward(request, Response)
+        # One byte more than allowed: werkzeug stops a chunked body at its limit silently.
+        request.max_content_length = MAX_BODY_BYTES + 1
+        try:
+            response = self.forward(request, Response)
+        except RequestEntityTooLarge:
+            response = _error(Response, 413, "REQUEST_ENTITY_TOO_LARGE",
+                              "The request body is too large to record")
         return response(environ, start_response)
 
     def forward(self, request, response_class):
@@ -86,11 +93,10 @@ class RecordingProxy:
         if path is None or not path.method:
             return _error(response_class, 404, "NOT_PROXIED",
                           "The recording proxy forwards /rest/<method> calls only")
-        if (request.content_length or 0) > MAX_BODY_BYTES:
-            return _error(response_class, 413, "REQUEST_ENTITY_TOO_LARGE",
-                          "The request body is too large to record")
         segment = request.path.rstrip("/").rsplit("/", 1)[-1]
-        body = request.get_data(cache=True)[:MAX_BODY_BYTES + 1]
+        body = request.get_data(cache=True)
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge()
         content_type = request.headers.get("Content-Type", "")
         query = rec.strip_query(request.query_string.decode("latin-1"))
         text = body.decode("utf-8", "replace")
