@@ -4,8 +4,10 @@
 b24emu.detach; `b24emu stop` ends it). The other commands talk to a running emulator through its
 control API (`--url`: its base URL, default $B24EMU_URL or http://127.0.0.1:8080; `--token`,
 default $B24EMU_CONTROL_TOKEN): `seed`, `reset`, `portals`, `notifications`, `journal`,
-`faults`, `clock`. `b24emu notify` sends a personal (or system) notification through the webhook
-URL (`--url` or $B24EMU_WEBHOOK) of any Bitrix24-compatible portal, the emulator or a real one.
+`faults`, `clock`, `stubs`. `b24emu record` proxies a real portal into a recording; `b24emu
+verify` replays a recording against the emulator. `b24emu notify` sends a personal (or system)
+notification through the webhook URL (`--url` or $B24EMU_WEBHOOK) of any Bitrix24-compatible
+portal, the emulator or a real one.
 
 Exit codes: 0 done, 1 the server refused or could not be reached (one line on stderr:
 `error: CODE: description`), 2 bad command-line input or settings.
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.set_defaults(run=stop_command)
     _control_commands(commands)
     _notify_command(commands)
+    _stub_commands(commands)
     return parser
 
 
@@ -485,6 +488,214 @@ def _blocks(value: str):
     if not isinstance(attach, (list, dict)):
         raise UsageError(f"{source}: must be a list of blocks or an object with BLOCKS")
     return attach
+
+
+# --- stubs, record, verify ----------------------------------------------------------------------
+
+
+def _stub_commands(commands) -> None:
+    control = _control_options()
+    stubs = commands.add_parser("stubs", parents=[control],
+                                help="list, add, clear or import stubs (answers for methods the "
+                                     "emulator does not emulate)")
+    stubs.set_defaults(run=stubs_command, action=None)
+    actions = stubs.add_subparsers(dest="action", metavar="{add,list,clear,import}")
+    add = actions.add_parser("add", parents=[control], help="answer a method with a stub")
+    add.add_argument("method", nargs="?", help="REST method, e.g. crm.deal.get")
+    add.add_argument("--file", help="a stub JSON document (or an array of them); '-' for stdin")
+    add.add_argument("--params", help="JSON object: the parameters the stub matches")
+    add.add_argument("--result", help="JSON: the result (any JSON value)")
+    add.add_argument("--error", help="error code instead of a result")
+    add.add_argument("--description", help="error_description")
+    add.add_argument("--status", type=int, help="HTTP status of the error (default 400)")
+    add.add_argument("--scope", help="scope the stub needs (default: the method's first part)")
+    add.add_argument("--override", action="store_true",
+                     help="answer even though the emulator has the method")
+    add.add_argument("--latency", type=float, help="seconds to wait before answering")
+    listing = actions.add_parser("list", parents=[control], help="the portal's stubs")
+    listing.add_argument("--json", action="store_true", help="print the full JSON of each")
+    clear = actions.add_parser("clear", parents=[control], help="remove one stub or all")
+    clear.add_argument("id", nargs="?", type=int, help="stub id (default: every stub)")
+    imports = actions.add_parser("import", parents=[control],
+                                 help="stubs from a recording, for methods the emulator lacks")
+    imports.add_argument("recording", help="a file written by `b24emu record`")
+
+    record = commands.add_parser(
+        "record", help="proxy to a real portal, writing every call to a recording",
+        description="Serve a proxy: each /rest/ call is forwarded unchanged to the upstream "
+                    "portal, its answer returned unchanged, and the pair written to --out with "
+                    "every secret masked. Stop with Ctrl-C.")
+    record.add_argument("--upstream", required=True,
+                        help="webhook URL https://PORTAL/rest/USER/CODE/, or https://PORTAL/rest/ "
+                             "with --upstream-token")
+    record.add_argument("--upstream-token", help="OAuth access token sent upstream as `auth`")
+    record.add_argument("--out", required=True, help="recording file to write")
+    record.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    record.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
+    record.set_defaults(run=record_command)
+
+    verify = commands.add_parser(
+        "verify", help="replay a recording against the emulator; report shape differences",
+        description="Replay each recorded call against the emulator with its own credentials "
+                    "and compare the answers' shapes. Exit 1 on any difference.")
+    verify.add_argument("recording", help="a file written by `b24emu record`")
+    verify.add_argument("--url", default=None,
+                        help=f"the emulator's address (B24EMU_URL, default {DEFAULT_URL})")
+    verify.add_argument("--webhook", default="1/devtoken",
+                        help="the emulator's webhook USER/CODE for webhook recordings "
+                             "(default 1/devtoken)")
+    verify.add_argument("--oauth-token", default="devaccesstoken",
+                        help="the emulator's access token for OAuth recordings")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(run=verify_command)
+
+
+def stubs_command(args: argparse.Namespace) -> int:
+    """`stubs` / `stubs list`, `stubs add`, `stubs clear [ID]`, `stubs import FILE`."""
+    client = control_client(args)
+    if args.action == "add":
+        stored = client.add_stubs(_stub_documents(args))
+        for stub in stored:
+            print(f"stub {stub['id']} added: {_describe_stub(stub)}")
+        return 0
+    if args.action == "clear":
+        if args.id is not None:
+            client.delete_stub(args.id)
+            print(f"stub {args.id} removed")
+        else:
+            print(f"{client.clear_stubs()} stubs removed")
+        return 0
+    if args.action == "import":
+        return _import_stubs(client, args.recording)
+    stubs = client.stubs()
+    if getattr(args, "json", False):
+        print(json.dumps(stubs, indent=2, ensure_ascii=False))
+        return 0
+    if not stubs:
+        print("no stubs")
+        return 0
+    for stub in stubs:
+        print(f"{stub['id']}: {_describe_stub(stub)}, answered {stub['hits']} calls")
+    return 0
+
+
+def _stub_documents(args: argparse.Namespace) -> list:
+    if args.file:
+        text = sys.stdin.read() if args.file == "-" else _read_text(args.file)
+        document = _json_option("--file", text)
+        return document if isinstance(document, list) else [document]
+    if not args.method:
+        raise UsageError("stubs add: give a METHOD (or --file)")
+    stub: dict = {"method": args.method}
+    if args.params is not None:
+        stub["params"] = _json_option("--params", args.params)
+    if args.error is not None:
+        stub["error"] = args.error
+        for key, value in (("error_description", args.description), ("status", args.status)):
+            if value is not None:
+                stub[key] = value
+    else:
+        stub["result"] = _json_option("--result", args.result) if args.result is not None \
+            else True
+    for key, value in (("scope", args.scope), ("latency", args.latency)):
+        if value is not None:
+            stub[key] = value
+    if args.override:
+        stub["override"] = True
+    return [stub]
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{path}: {error.strerror or error}") from None
+
+
+def _json_option(name: str, text: str):
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"{name}: not valid JSON ({error})") from None
+
+
+def _describe_stub(stub: dict) -> str:
+    params = f" {json.dumps(stub['params'], ensure_ascii=False)}" if stub["params"] else ""
+    answers = stub.get("sequence") or [stub]
+    shown = []
+    for answer in answers:
+        if "error" in answer:
+            shown.append(f"{answer.get('status', 400)} {answer['error']}")
+        else:
+            shown.append(_truncate(json.dumps(answer["result"], ensure_ascii=False), 40))
+    override = ", override" if stub["override"] else ""
+    return f"{stub['method']}{params} -> {' then '.join(shown)} (scope {stub['scope'] or '-'}" \
+           f"{override})"
+
+
+def _import_stubs(client, path: str) -> int:
+    from b24emu.record.recording import RecordingError, load
+    from b24emu.stubs.importer import stubs_from_recording
+
+    try:
+        recording = load(path)
+    except RecordingError as error:
+        raise UsageError(str(error)) from None
+    emulated = {item["name"] for item in client.request("GET", "methods")["items"]}
+    stubs, skipped = stubs_from_recording(recording, emulated)
+    for first in range(0, len(stubs), 1000):
+        client.add_stubs(stubs[first:first + 1000])
+    methods = len({stub["method"] for stub in stubs})
+    print(f"imported {_plural(len(stubs), 'stub')} for {_plural(methods, 'method')} from {path} "
+          f"({_plural(skipped, 'call')} of emulated methods skipped)")
+    return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def record_command(args: argparse.Namespace) -> int:
+    """Serve the recording proxy until Ctrl-C."""
+    from b24emu.record.proxy import RecordingProxy, UpstreamError
+
+    try:
+        proxy = RecordingProxy(args.upstream, args.out, token=args.upstream_token)
+    except UpstreamError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: {error.strerror or error}") from None
+    print(f"b24emu record: http://{args.host}:{args.port}/rest/<method> -> "
+          f"{proxy.recording['upstream']} ({proxy.auth}); writing {args.out}", flush=True)
+    proxy.serve_forever(args.host, args.port)
+    print(f"recorded {len(proxy.recording['calls'])} calls to {args.out}")
+    return 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    """Replay a recording against the emulator; exit 1 on any difference."""
+    import requests
+    from b24emu.record.recording import RecordingError, load
+    from b24emu.verify.compare import Replayer, as_json, table, verify
+
+    try:
+        recording = load(args.recording)
+    except RecordingError as error:
+        raise UsageError(str(error)) from None
+    url = args.url or os.environ.get("B24EMU_URL") or DEFAULT_URL
+    replayer = Replayer(url, webhook=args.webhook, token=args.oauth_token)
+    try:
+        reports = verify(recording, replayer)
+    except requests.RequestException as error:
+        from b24emu.testing.client import _reason
+
+        print(f"error: cannot reach the emulator at {url} ({_reason(error)})", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(as_json(reports), indent=2, ensure_ascii=False))
+    else:
+        print(table(reports))
+    return 1 if any(report.differences for report in reports) else 0
 
 
 # --- serve ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from b24emu.store.fixtures import load_fixture_file
 from b24emu.store.limits import OperatingLimiter, RateLimiter, parse_costs, rate_limit_for
 from b24emu.store.notifications import NotificationStore
 from b24emu.store.portals import DEFAULT_PORTAL, PortalStore
+from b24emu.stubs.store import StubStore
 
 log = logging.getLogger("b24emu")
 PACKAGED_DEFAULT_FIXTURE = Path(__file__).parent / "testing" / "default.json"
@@ -36,6 +37,7 @@ class Emulator:
     rate_limiter: RateLimiter | None = None
     operating: OperatingLimiter | None = None
     control: ControlStore | None = None
+    stubs: StubStore | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
@@ -46,6 +48,7 @@ class Emulator:
                        PortalStore(database), NotificationStore(database), REGISTRY,
                        portal_zone(settings.timezone))
         emulator.control = ControlStore(database, settings.journal_max)
+        emulator.stubs = StubStore(database)
         try:
             limit = rate_limit_for(settings.rate_limit, settings.rate_capacity, settings.rate_drain)
         except ValueError as error:

@@ -17,7 +17,7 @@ from b24pysdk.credentials.auth import RenewedOAuth
 from b24pysdk.errors import BitrixAPIExpiredToken
 from b24pysdk.errors.oauth import BitrixOAuthInvalidClient, BitrixOAuthInvalidGrant
 
-from tests.test_server import Server
+from tests.test_server import DEFAULT_SCOPES, Server
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_typed_system_calls(sdk):
     now = sdk.server.time()
     assert isinstance(now.value, datetime) and now.value.tzinfo is not None
     assert sdk.profile().result["ID"] == "1" and sdk.profile().result["ADMIN"] is True
-    assert sdk.scope().result == ["im", "user", "user_basic"]
+    assert sdk.scope().result == sorted(DEFAULT_SCOPES)
     assert "im" in sdk.scope(full=True).result
     assert sdk.method.get("im.notify.personal.add").result == {"isExisting": True,
                                                                "isAvailable": True}
@@ -146,7 +146,7 @@ def test_sdk_refreshes_an_expired_token_through_the_emulator(server):
     with pytest.raises(BitrixOAuthInvalidClient):
         wrong.refresh_oauth_token(token.refresh_token)
     renewed = app.refresh_oauth_token(token.refresh_token)  # still valid after the refusal
-    assert renewed.user_id == 1 and renewed.scope == ["im"] and renewed.status == "L"
+    assert renewed.user_id == 1 and renewed.scope == DEFAULT_SCOPES and renewed.status == "L"
     assert renewed.client_endpoint == f"{server.base}/rest/"
 
 

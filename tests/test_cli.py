@@ -9,7 +9,7 @@ import requests
 from b24emu import cli
 from b24emu.cli import main
 
-from tests.test_server import Server, free_port
+from tests.test_server import DEFAULT_SCOPES, Server, free_port
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +257,7 @@ def test_seed_reset_and_portals(server, run, tmp_path):
     assert "  user 5: Eve (inactive)" in out
     port = server.base.rsplit(":", 1)[1]
     assert f"  webhook [im]: http://acme.localhost:{port}/rest/1/acmehook/" in out
-    assert f"  webhook [im,user,user_basic]: {server.base}/rest/1/devtoken/" in out
+    assert f"  webhook [{','.join(DEFAULT_SCOPES)}]: {server.base}/rest/1/devtoken/" in out
 
     path.write_text(json.dumps({"users": [{"id": "one"}]}))
     code, out, err = run("seed", str(path))

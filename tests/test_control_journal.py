@@ -42,7 +42,7 @@ def test_every_rest_call_is_journaled_with_secrets_masked(client, rest):
     assert "devtoken" not in text and "devaccesstoken" not in text and "wrongcode" not in text
     assert set(hook) == {"id", "request_id", "at", "http_method", "path", "method", "auth_type",
                          "credential", "user_id", "client_ip", "params", "status", "error",
-                         "duration"}
+                         "duration", "stub_id"}
     assert client.get(f"{API}/{hook['id']}").get_json() == hook
 
 

@@ -82,7 +82,8 @@ def add_fault():
     load_args(PortalQuery())
     body = load_body(FaultBody(), required=True)
     method = body["method"].lower()
-    if method != ANY_METHOD and emu.registry.get(method) is None:
+    if (method != ANY_METHOD and emu.registry.get(method) is None
+            and method not in emu.stubs.methods(portal)):
         raise invalid("method", f"unknown method {method!r} (a fault never fires for it)")
     code = body["error"]
     description, status = body["description"], body["status"]

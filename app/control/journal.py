@@ -17,7 +17,7 @@ from b24emu.store.control import JournalFilter
 from flask import jsonify
 
 FIELDS = ("id", "request_id", "at", "http_method", "path", "method", "auth_type", "credential",
-          "user_id", "client_ip", "params", "status", "error", "duration")
+          "user_id", "client_ip", "params", "status", "error", "duration", "stub_id")
 
 
 def entry_json(row: dict) -> dict:

@@ -124,6 +124,29 @@ SCHEMAS = {
         "apps": {"type": "array", "items": {"type": "object"}}}},
     "Fixture": {"type": "object", "required": ["users"],
                 "description": "A portal, in the format of fixtures/default.json"},
+    "StubAnswer": {"type": "object", "description": "A result (any JSON) or an error",
+                   "properties": {
+                       "result": {}, "error": {"type": "string"},
+                       "error_description": {"type": "string"},
+                       "status": {"type": "integer", "minimum": 200, "maximum": 599},
+                       "total": {"type": "integer"}, "next": {"type": "integer"},
+                       "list": {"type": ["boolean", "null"]},
+                       "times": {"type": "integer", "minimum": 1}}},
+    "NewStub": {"allOf": [_ref("StubAnswer"), {
+        "type": "object", "required": ["method"], "properties": {
+            "method": {"type": "string"},
+            "params": {"type": "object", "description": "Subset of parameters to match"},
+            "scope": {"type": ["string", "null"],
+                      "description": "Default: the method name before the first dot"},
+            "override": {"type": "boolean", "default": False},
+            "latency": {"type": "number", "minimum": 0, "maximum": 60},
+            "sequence": {"type": "array", "items": _ref("StubAnswer")},
+            "events": {"type": "array", "items": {"type": "object", "required": ["event"],
+                                                  "properties": {"event": {"type": "string"},
+                                                                 "data": {}}}}}}]},
+    "Stub": {"allOf": [_ref("NewStub"), {"type": "object", "properties": {
+        "id": {"type": "integer"}, "hits": {"type": "integer"},
+        "source": {"enum": ["fixture", "api"]}, "created_at": {"type": "number"}}}]},
 }
 
 READ_BODY = _body({"type": "object", "properties": {"read": {"type": "boolean",
@@ -205,6 +228,24 @@ PATHS = {
                    "responses": {"200": _json(_counter("deleted"))}}},
     "/_emulator/faults/{id}": {"delete": {
         "summary": "Disarm one fault", "parameters": [_path_id(), PORTAL],
+        "responses": {"200": _json(_counter("deleted")), **NOT_FOUND}}},
+    "/_emulator/stubs": {
+        "get": {"summary": "Stubs: answers for methods the emulator does not emulate",
+                "parameters": [PORTAL],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "items": {"type": "array", "items": _ref("Stub")}}})}},
+        "post": {"summary": "Add a stub, or an array of stubs (all or none)",
+                 "parameters": [PORTAL],
+                 "requestBody": _body({"oneOf": [_ref("NewStub"), {
+                     "type": "array", "items": _ref("NewStub")}]}, required=True),
+                 "responses": {"201": _json({"oneOf": [_ref("Stub"), {
+                     "type": "object", "properties": {
+                         "items": {"type": "array", "items": _ref("Stub")}}}]}, "Added"),
+                     **BAD}},
+        "delete": {"summary": "Remove every stub", "parameters": [PORTAL],
+                   "responses": {"200": _json(_counter("deleted"))}}},
+    "/_emulator/stubs/{id}": {"delete": {
+        "summary": "Remove one stub", "parameters": [_path_id(), PORTAL],
         "responses": {"200": _json(_counter("deleted")), **NOT_FOUND}}},
     "/_emulator/clock": {
         "get": {"summary": "The emulator's time", "responses": {"200": _json(_ref("Clock"))}},

@@ -15,6 +15,7 @@ from b24emu.methods.registry import GLOBAL_SCOPE, Call, method, upper_keys
 from b24emu.rest import auth, dispatch, envelope, errors
 from b24emu.rest.errors import BitrixError
 from b24emu.rest.params import parse_php_query
+from b24emu.stubs import answer as stubs
 
 BATCH_MAX_LENGTH = 50  # CRestUtil::BATCH_MAX_LENGTH
 REFERENCE_NAMES = ("result", "next", "total", "time", "error")
@@ -62,7 +63,7 @@ def _run_command(call: Call, command: str, state: dict):
     """One sub-call: (result, time object), or the BitrixError it ended with."""
     name, _, query = command.partition("?")  # parse_url(): path is the method, then the query
     params = _substitute(parse_php_query(query), state) if query else {}
-    target = call.emulator.registry.get(name.lower())
+    target = stubs.resolve(call.emulator, call.caller.portal, name.lower(), params)
     if target is None:
         return errors.method_not_found()
     if not target.batchable:  # download, upload and (rest 24.0.0+) batch itself

@@ -59,6 +59,7 @@ class Method:
     batchable: bool = True
     doc: str = field(default="")
     params: tuple[str, ...] = ()  # the documented parameters, as the handler reads them
+    stub_id: int | None = None  # set when a stub (b24emu.stubs) answers instead
 
 
 class Registry:

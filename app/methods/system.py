@@ -16,6 +16,7 @@ from b24emu.methods.registry import GLOBAL_SCOPE, Call, Caller, Method, method
 from b24emu.rest import auth
 from b24emu.rest.envelope import iso_date
 from b24emu.rest.errors import BitrixError
+from b24emu.stubs import answer as stubs
 
 # The portal's whole list of scopes, as the docs give it (api-reference/scopes/permissions.md,
 # plus user_basic and user_brief from api-reference/user/user-scope.md): `scope?full=true`
@@ -74,6 +75,7 @@ def scope_list(call: Call) -> list[str]:
 def methods_list(call: Call) -> list[str]:
     """Public methods of the caller's scopes plus `_global` (`scope=x`: only x; `full`: all)."""
     entries = [entry for entry in call.emulator.registry.all() if not entry.private]
+    entries += stubs.stubbed_methods(call.emulator, call.caller.portal)
     if call.params.get("SCOPE") is not None:
         wanted = call.params["SCOPE"]
         if isinstance(wanted, (list, dict)):
@@ -110,7 +112,9 @@ def method_get(call: Call) -> dict:
     name = call.params.get("name")
     if not php.truthy(name) or not isinstance(name, str):
         return result
-    entry = call.emulator.registry.get(name)
+    entry = call.emulator.registry.get(name) or next(
+        (stub for stub in stubs.stubbed_methods(call.emulator, call.caller.portal)
+         if stub.name == name.lower()), None)
     if entry is None or entry.name != name:  # the portal's method table is keyed lower-case
         return result
     result["isExisting"] = True

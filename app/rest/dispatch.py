@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from b24emu.methods.registry import Call, Caller, Method, upper_keys
 from b24emu.rest import auth, envelope, errors, redact
 from b24emu.rest.errors import BitrixError
+from b24emu.stubs import answer as stubs
 
 log = logging.getLogger("b24emu.rest")
 
@@ -40,7 +41,8 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     wall_start = walltime.perf_counter()
     started = emulator.clock.now()
     request_id = secrets.token_hex(8)
-    method = emulator.registry.get(request.method)
+    method = stubs.resolve(emulator, request.portal, request.method, request.params)
+    stub_id = method.stub_id if method else None
     caller = None
     try:
         _admit(emulator, request, started)
@@ -56,11 +58,11 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     except BitrixError as error:
         _log_call(request.method, error.status, error.code, emulator.clock.now() - started)
         _journal(emulator, request, request_id, caller, started, wall_start, error.status,
-                 error.code)
+                 error.code, stub_id)
         return envelope.error_response(error, request.transport)
     except Exception:
         _journal(emulator, request, request_id, caller, started, wall_start, 500,
-                 "INTERNAL_SERVER_ERROR")
+                 "INTERNAL_SERVER_ERROR", stub_id)
         raise
     finished = emulator.clock.now()
     time = envelope.time_object(
@@ -68,7 +70,7 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
         operating=budget.operating, operating_reset_at=budget.reset_at,
     )
     _log_call(method.name, 200, "", finished - started)
-    _journal(emulator, request, request_id, caller, started, wall_start, 200, "")
+    _journal(emulator, request, request_id, caller, started, wall_start, 200, "", stub_id)
     return envelope.render(envelope.success_body(result, time), 200, request.transport)
 
 
@@ -123,7 +125,8 @@ def _inject_fault(emulator, portal: str, method: str) -> None:
 
 
 def _journal(emulator, request: RestRequest, request_id: str, caller: Caller | None,
-             started: float, wall_start: float, status: int, code: str) -> None:
+             started: float, wall_start: float, status: int, code: str,
+             stub_id: int | None = None) -> None:
     """One journal entry per REST request, secrets masked (read back via /_emulator/journal)."""
     secrets = redact.secrets_of(request.params, request.ap, request.bearer)
     emulator.control.record({
@@ -134,7 +137,7 @@ def _journal(emulator, request: RestRequest, request_id: str, caller: Caller | N
         "user_id": caller.user_id if caller else None, "client_ip": request.client_ip,
         "params": redact.params(request.params, secrets),
         "status": status, "error": code or None,
-        "duration": walltime.perf_counter() - wall_start,
+        "duration": walltime.perf_counter() - wall_start, "stub_id": stub_id,
     })
 
 

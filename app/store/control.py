@@ -205,7 +205,7 @@ class ControlStore:
         rate/operating limit state. Returns how many rows each table lost."""
         tables = ["notifications", "journal"]
         if everything:
-            tables += ["faults", "rate_buckets", "operating_buckets"]
+            tables += ["faults", "rate_buckets", "operating_buckets", "stubs"]
         removed = {}
         with self.database.write() as db:
             for table in tables:
@@ -224,7 +224,7 @@ def _clock_state(value: str | None) -> ClockState:
 
 _JOURNAL_FIELDS = ("portal", "request_id", "at", "http_method", "path", "method", "auth_type",
                    "credential", "user_id", "client_ip", "params", "status", "error", "duration",
-                   "parent_id")
+                   "parent_id", "stub_id")
 _JOURNAL_COLUMNS = {"method": "method = ?", "status": "status = ?", "error": "error = ?",
                     "request_id": "request_id = ?", "since": "at >= ?", "user_id": "user_id = ?",
                     "min_id": "id >= ?"}

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from b24emu import user_fields
+from b24emu.stubs.schema import StubSchema, normalize
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 TOKEN_RE = r"^[A-Za-z0-9._~-]+$"  # noqa: S105 (a pattern, not a secret)
@@ -134,6 +135,7 @@ class PortalSchema(_Strict):
     webhooks = fields.List(fields.Nested(WebhookSchema), load_default=list)
     apps = fields.List(fields.Nested(AppSchema), load_default=list)
     departments = fields.List(fields.Nested(DepartmentSchema), load_default=list)
+    stubs = fields.List(fields.Nested(StubSchema), load_default=list)
 
     @validates_schema
     def _references(self, data, **kwargs):
@@ -204,6 +206,7 @@ def parse_fixture(data) -> dict:
     except ValidationError as error:
         raise FixtureError("; ".join(_flatten(error.messages))) from None
     _number_webhooks(portal["webhooks"])
+    portal["stubs"] = [normalize(stub) for stub in portal["stubs"]]
     return portal
 
 

@@ -13,6 +13,7 @@ import json
 import secrets
 
 from b24emu.store.db import Database
+from b24emu.stubs.store import replace_fixture_stubs
 
 DEFAULT_PORTAL = "default"
 ACCESS_TOKEN_LIFETIME = 3600  # seconds: an access token lives one hour (`expires_in`)
@@ -49,6 +50,7 @@ class PortalStore:
             for table in ("portals", "users", "departments", "webhooks", "apps", "tokens"):
                 if rows.get(table):
                     db[table].insert_all(rows[table])
+            replace_fixture_stubs(db, name, rows.get("stubs") or [])
 
     def portal(self, name: str) -> dict | None:
         """One portal's own settings (domain, timezone)."""
@@ -170,6 +172,7 @@ def portal_rows(portal: dict) -> dict[str, list[dict]]:
         "webhooks": [_webhook_row(name, hook) for hook in portal["webhooks"]],
         "apps": [_app_row(name, app) for app in apps],
         "tokens": [row for app in apps for row in _token_rows(name, app)],
+        "stubs": portal.get("stubs") or [],
     }
 
 

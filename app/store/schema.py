@@ -136,6 +136,19 @@ def _v10_secrets_as_digests(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE control SET value = ? WHERE key = ?", [json.dumps({"rows": rows}), key])
 
 
+def _v7_stubs(db: sqlite_utils.Database) -> None:
+    """Stubs: answers for methods the emulator does not emulate (issue 14), per portal; the
+    journal notes which stub answered a call."""
+    db.execute(
+        """CREATE TABLE stubs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, method TEXT NOT NULL,
+            override INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0, source TEXT, created_at REAL)"""
+    )
+    db["stubs"].create_index(["portal", "method", "override"])
+    db.execute("ALTER TABLE journal ADD COLUMN stub_id INTEGER")
+
+
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
               _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments,
-              _v10_secrets_as_digests]
+              _v7_stubs, _v10_secrets_as_digests]

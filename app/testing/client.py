@@ -235,6 +235,30 @@ class EmulatorClient:
         """Disarm every fault; how many there were."""
         return self.request("DELETE", "faults")["deleted"]
 
+    # --- stubs --------------------------------------------------------------------------------
+
+    def add_stub(self, method: str, **fields: Any) -> dict:
+        """Answer `method` with a stub (see README "Stubs, recording and verify"): `result=`
+        (any JSON) or `error=` (+ `error_description`, `status`); optional `params` to match,
+        `sequence`, `latency`, `scope`, `override`, `list`, `events`. The stored stub."""
+        return self.request("POST", "stubs", body={"method": method, **fields})
+
+    def add_stubs(self, stubs: list[dict]) -> list[dict]:
+        """Store several stub documents at once (all or none)."""
+        return self.request("POST", "stubs", body=list(stubs))["items"]
+
+    def stubs(self) -> list[dict]:
+        """The portal's stubs, oldest first, with `hits`."""
+        return self.request("GET", "stubs")["items"]
+
+    def delete_stub(self, stub_id: int) -> int:
+        """Remove one stub."""
+        return self.request("DELETE", f"stubs/{int(stub_id)}")["deleted"]
+
+    def clear_stubs(self) -> int:
+        """Remove every stub; how many there were."""
+        return self.request("DELETE", "stubs")["deleted"]
+
     # --- clock --------------------------------------------------------------------------------
 
     def clock(self) -> dict:

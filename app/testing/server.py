@@ -152,6 +152,20 @@ class RunningEmulator:
         """Disarm every fault."""
         return self.client.clear_faults()
 
+    def stub(self, method: str, **fields: Any) -> dict:
+        """Answer a REST method the emulator does not emulate: e.g. `stub("crm.deal.get",
+        params={"ID": 5}, result={"ID": "5", "TITLE": "Deal"})` (see `EmulatorClient.add_stub`).
+        """
+        return self.client.add_stub(method, **fields)
+
+    def stubs(self) -> list[dict]:
+        """The stubs, oldest first, with how many calls each answered."""
+        return self.client.stubs()
+
+    def clear_stubs(self) -> int:
+        """Remove every stub."""
+        return self.client.clear_stubs()
+
     def now(self) -> float:
         """The emulator's current time (unix seconds)."""
         return self.client.clock()["now"]

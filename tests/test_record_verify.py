@@ -1,0 +1,275 @@
+"""Record through the proxy from a second emulator (the "portal"), import the recording as stubs,
+verify it against the first emulator; then change the portal's behaviour and see `verify` report
+exactly that. Everything over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from b24emu.cli import main
+from b24emu.record.proxy import RecordingProxy
+from b24emu.record.recording import load
+from b24emu.testing.server import RunningEmulator
+
+from tests.test_server import free_port
+
+DEAL = {"ID": "{{params.ID|str}}", "TITLE": "Deal {{params.ID}}", "OPPORTUNITY": "1500.00",
+        "ASSIGNED_BY_ID": "2", "DATE_CREATE": "2026-01-01T10:00:00+00:00", "CLOSED": "N"}
+DEALS = [{"ID": str(n), "TITLE": f"Deal {n}"} for n in range(1, 61)]
+
+
+@pytest.fixture
+def portal(tmp_path):
+    """The upstream: an emulator with deals stubbed, playing a real portal."""
+    with RunningEmulator.start(db=tmp_path / "portal.sqlite3") as running:
+        running.stub("crm.deal.get", result=DEAL)
+        running.stub("crm.deal.list", result=DEALS)
+        yield running
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    """The emulator under test."""
+    with RunningEmulator.start(db=tmp_path / "emulator.sqlite3") as running:
+        yield running
+
+
+def run_client(base: str) -> list[requests.Response]:
+    """What an integration does, pointed at `base` (a webhook URL)."""
+    calls = [
+        requests.post(base + "im.notify.personal.add.json", json={"USER_ID": 2, "MESSAGE": "hi"}),
+        requests.get(base + "user.current"),
+        requests.post(base + "crm.deal.get", data={"ID": "5"}),
+        requests.post(base + "crm.deal.list.json", json={"start": 50}),
+        requests.post(base + "im.notify.personal.add.json", json={"USER_ID": 2}),
+        requests.post(base + "batch.json", json={"halt": 0, "cmd": {
+            "now": "server.time", "deal": "crm.deal.get?ID=5",
+            "me": "profile"}}),
+        requests.get(base + "no.such.method.json"),
+    ]
+    return calls
+
+
+def record(upstream: str, out, **options) -> RecordingProxy:
+    return RecordingProxy(upstream, out, **options).start()
+
+
+def verify_json(capsys, recording, emulator) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["verify", str(recording), "--url", emulator.url, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_record_import_verify_round_trip(portal, emulator, tmp_path, capsys):
+    out = tmp_path / "recording.json"
+    proxy = record(portal.webhook(1, "devtoken"), out)
+    try:
+        answers = run_client(f"{proxy.url}/rest/1/placeholder/")
+    finally:
+        proxy.stop()
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 400, 200, 404]
+    assert answers[2].json()["result"]["TITLE"] == "Deal 5"
+    direct = requests.post(portal.webhook_url + "im.notify.personal.add.json", json={"USER_ID": 2})
+    assert answers[4].content == direct.content  # forwarded unchanged
+    assert answers[4].headers["Content-Type"] == direct.headers["Content-Type"]
+    text = out.read_text()
+    assert "devtoken" not in text
+    recording = load(out)
+    assert recording["upstream"] == f"{portal.url}/rest/1/***/"
+    assert [c["method"] for c in recording["calls"]] == [
+        "im.notify.personal.add", "user.current", "crm.deal.get", "crm.deal.list",
+        "im.notify.personal.add", "batch", "no.such.method"]
+    page = recording["calls"][3]["response"]
+    assert page["total"] == 60 and "next" not in page and len(page["result"]) == 10
+
+    assert main(["stubs", "import", str(out), "--url", emulator.url]) == 0
+    assert "imported 2 stubs for 2 methods" in capsys.readouterr().out
+    stubs = {stub["method"]: stub for stub in emulator.stubs()}
+    assert stubs["crm.deal.get"]["params"] == {"ID": "5"}
+    assert stubs["crm.deal.get"]["result"]["TITLE"] == "Deal 5"
+    assert stubs["crm.deal.list"]["total"] == 60 and len(stubs["crm.deal.list"]["result"]) == 10
+
+    code, report = verify_json(capsys, out, emulator)
+    assert code == 0, report
+    assert report["total"] == 7 and report["different"] == 0
+    assert main(["verify", str(out), "--url", emulator.url]) == 0
+    assert "7 calls replayed, 0 with differences" in capsys.readouterr().out
+
+
+def test_verify_reports_exactly_what_changed_upstream(portal, emulator, tmp_path, capsys):
+    first = tmp_path / "first.json"
+    proxy = record(portal.webhook(1, "devtoken"), first)
+    run_client(f"{proxy.url}/rest/1/x/")
+    proxy.stop()
+    assert main(["stubs", "import", str(first), "--url", emulator.url]) == 0
+
+    me = requests.get(portal.webhook_url + "user.current").json()["result"]
+    portal.stub("user.current", override=True, result={**me, "UF_EXTRA": "yes"})
+    portal.fault("im.notify.personal.add", "QUERY_LIMIT_EXCEEDED")
+    changed = tmp_path / "changed.json"
+    proxy = record(portal.webhook(1, "devtoken"), changed)
+    run_client(f"{proxy.url}/rest/1/x/")
+    proxy.stop()
+
+    code, report = verify_json(capsys, changed, emulator)
+    assert code == 1
+    found = {(call["index"], call["method"]): [d["text"] for d in call["differences"]]
+             for call in report["calls"] if call["differences"]}
+    assert found == {
+        (1, "im.notify.personal.add"): [
+            "status: portal 503, emulator 200",
+            'error: only in the portal ("QUERY_LIMIT_EXCEEDED")',
+            'error_description: only in the portal ("Too many requests")',
+            "result: only in the emulator (number)"],
+        (2, "user.current"): ["result.UF_EXTRA: only in the portal (string)"],
+        (5, "im.notify.personal.add"): [
+            "status: portal 503, emulator 400",
+            'error: portal "QUERY_LIMIT_EXCEEDED", emulator "MESSAGE_EMPTY"',
+            'error_description: portal "Too many requests", emulator "Message can\'t be empty"'],
+    }
+    assert main(["verify", str(changed), "--url", emulator.url]) == 1
+    table = capsys.readouterr().out
+    assert "result.UF_EXTRA: only in the portal (string)" in table
+    assert "7 calls replayed, 3 with differences" in table
+
+
+def test_oauth_upstream(portal, emulator, tmp_path, capsys):
+    out = tmp_path / "oauth.json"
+    proxy = record(f"{portal.url}/rest/", out, token="devaccesstoken")
+    try:
+        answer = requests.post(f"{proxy.url}/rest/user.current.json",
+                               json={"auth": "client-side-token"})
+        sent = requests.post(f"{proxy.url}/rest/crm.deal.get.json", json={"ID": 9})
+    finally:
+        proxy.stop()
+    assert answer.status_code == 200 and answer.json()["result"]["ID"] == "1"
+    assert sent.json()["result"]["TITLE"] == "Deal 9"
+    text = out.read_text()
+    assert "devaccesstoken" not in text and "client-side-token" not in text
+    assert load(out)["auth"] == "oauth"
+    assert main(["stubs", "import", str(out), "--url", emulator.url]) == 0
+    code, report = verify_json(capsys, out, emulator)
+    assert code == 0 and report["total"] == 2, report
+
+
+def test_secrets_in_parameters_and_answers_are_masked(portal, tmp_path):
+    portal.stub("app.info", scope="", result={"ID": 1, "CODE": "app",
+                                             "application_token": "s3cr3t-app-token"})
+    out = tmp_path / "secrets.json"
+    proxy = record(portal.webhook(1, "devtoken"), out)
+    try:
+        reply = requests.post(f"{proxy.url}/rest/app.info?auth=querytoken",
+                              data={"password": "hunter2", "auth": "formtoken", "X": "1"})
+    finally:
+        proxy.stop()
+    assert reply.json()["result"]["application_token"] == "s3cr3t-app-token"  # unchanged
+    text = out.read_text()
+    for secret in ("s3cr3t-app-token", "hunter2", "querytoken", "formtoken", "devtoken"):
+        assert secret not in text
+    call = load(out)["calls"][0]
+    assert call["params"] == {"password": "***", "X": "1"}
+    assert call["response"]["result"]["application_token"] == "***"
+
+
+def test_bad_input_is_refused_plainly(tmp_path, capsys):
+    assert main(["record", "--upstream", "ftp://x/", "--out", str(tmp_path / "r.json")]) == 2
+    assert "--upstream must be" in capsys.readouterr().err
+    assert main(["record", "--upstream", "https://x.example/rest/", "--out",
+                 str(tmp_path / "r.json")]) == 2
+    assert "--upstream-token" in capsys.readouterr().err
+    (tmp_path / "not.json").write_text("{}")
+    assert main(["verify", str(tmp_path / "not.json")]) == 2
+    assert "not a b24emu recording" in capsys.readouterr().err
+    assert main(["stubs", "import", str(tmp_path / "missing.json")]) == 2
+
+
+def test_cli_stubs_add_list_clear(emulator, tmp_path, capsys):
+    url = ["--url", emulator.url]
+    assert main(["stubs", "add", "crm.deal.get", "--params", '{"ID": 5}', "--result",
+                 '{"ID": "5", "TITLE": "Five"}', *url]) == 0
+    assert main(["stubs", "add", "crm.deal.get", "--params", '{"ID": 6}', "--error", "NOT_FOUND",
+                 "--description", "Not found", "--status", "404", *url]) == 0
+    document = tmp_path / "stub.json"
+    document.write_text(json.dumps([{"method": "task.item.list", "result": [], "scope": "task"},
+                                    {"method": "user.current", "override": True,
+                                     "result": {"ID": "1"}}]))
+    assert main(["stubs", "add", "--file", str(document), *url]) == 0
+    out = capsys.readouterr().out
+    assert 'stub 1 added: crm.deal.get {"ID": 5} -> {"ID": "5", "TITLE": "Five"} (scope crm)' in out
+    assert "stub 2 added: crm.deal.get {\"ID\": 6} -> 404 NOT_FOUND (scope crm)" in out
+    assert "stub 4 added: user.current -> {\"ID\": \"1\"} (scope user, override)" in out
+    hook = emulator.webhook_url
+    assert requests.get(hook + "crm.deal.get?ID=5").json()["result"]["TITLE"] == "Five"
+    assert requests.get(hook + "crm.deal.get?ID=6").status_code == 404
+    assert main(["stubs", "list", *url]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 4 and listed[0].endswith("answered 1 calls")
+    assert main(["stubs", "clear", "2", *url]) == 0
+    assert main(["stubs", "clear", "2", *url]) == 1
+    assert "error: not_found: No stub 2" in capsys.readouterr().err
+    assert main(["stubs", "add", "crm.x", "--result", "{bad", *url]) == 2
+    assert main(["stubs", "add", "crm x", *url]) == 1
+    assert "method: String does not match" in capsys.readouterr().err
+    assert main(["stubs", "clear", *url]) == 0
+    assert "3 stubs removed" in capsys.readouterr().out
+    assert main(["stubs", *url]) == 0 and capsys.readouterr().out == "no stubs\n"
+
+
+def test_the_readme_cli_round_trip(portal, emulator, tmp_path, capsys):
+    """`b24emu record` as its own process, stopped with Ctrl-C; then import and verify."""
+    port, out = free_port(), tmp_path / "recording.json"
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "b24emu", "record", "--upstream", portal.webhook(1, "devtoken"),
+         "--out", str(out), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until it listens (not a timing assertion)
+            try:
+                requests.get(f"http://127.0.0.1:{port}/ready", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        answers = run_client(f"http://127.0.0.1:{port}/rest/1/any/")
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        output, _ = proxy.communicate(timeout=30)
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 400, 200, 404]
+    assert f"-> {portal.url}/rest/1/***/ (webhook); writing {out}" in output
+    assert f"recorded 7 calls to {out}" in output and "devtoken" not in output
+    assert main(["stubs", "import", str(out), "--url", emulator.url]) == 0
+    assert main(["verify", str(out), "--url", emulator.url]) == 0
+    assert "7 calls replayed, 0 with differences" in capsys.readouterr().out
+
+
+def test_the_proxy_refuses_what_it_cannot_forward(portal, tmp_path):
+    out = tmp_path / "refused.json"
+    proxy = record(portal.webhook(1, "devtoken"), out)
+    try:
+        elsewhere = requests.get(f"{proxy.url}/oauth/token/")
+        huge = requests.post(f"{proxy.url}/rest/crm.deal.add", data=b"x" * (8 * 1024 * 1024 + 1))
+        chunked = requests.post(f"{proxy.url}/rest/crm.deal.add",
+                                data=iter([b"x" * (4 * 1024 * 1024)] * 3))
+    finally:
+        proxy.stop()
+    assert (elsewhere.status_code, elsewhere.json()["error"]) == (404, "NOT_PROXIED")
+    assert (huge.status_code, huge.json()["error"]) == (413, "REQUEST_ENTITY_TOO_LARGE")
+    assert (chunked.status_code, chunked.json()["error"]) == (413, "REQUEST_ENTITY_TOO_LARGE")
+    assert load(out)["calls"] == []
+    stopped = RecordingProxy(f"{portal.url}/rest/1/devtoken/", tmp_path / "down.json")
+    stopped.start()
+    port = stopped.url
+    stopped.stop()
+    upstream_down = RecordingProxy(f"{port}/rest/1/devtoken/", tmp_path / "down2.json").start()
+    try:
+        down = requests.post(f"{upstream_down.url}/rest/crm.deal.get.json", json={"ID": 1})
+    finally:
+        upstream_down.stop()
+    assert (down.status_code, down.json()["error"]) == (502, "UPSTREAM_UNREACHABLE")
+    assert load(tmp_path / "down2.json")["calls"] == []
