@@ -22,6 +22,7 @@
 | B24EMU_OPERATING_COSTS | "" | simulated run time per call, e.g. `im.notify.personal.add=60` |
 | B24EMU_JOURNAL_MAX | 10000 | REST calls kept in each portal's request journal; 0: no journal |
 | B24EMU_CONTROL_TOKEN | "" | bearer token required by `/_emulator/` ("" : open, loopback only) |
+| B24EMU_EVENT_HOSTS | "" | hosts event handlers may live on besides loopback, comma-separated |
 
 The README's settings table is this table.
 """
@@ -63,6 +64,7 @@ class Settings:
     tls_names: str = ""
     journal_max: int = 10000
     control_token: str = ""
+    event_hosts: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

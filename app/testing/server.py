@@ -94,8 +94,9 @@ class RunningEmulator:
             _freeze(self.emulator, self.start_clock)
 
     def stop(self) -> None:
-        """Stop serving and close the database."""
+        """Stop serving and event deliveries, and close the database."""
         self._server.shutdown()
+        self.emulator.deliveries.stop()
         self._server.server_close()
         self._thread.join(timeout=10)
         self.client.session.close()
