@@ -3,8 +3,9 @@
 `b24emu serve` runs the emulator under gunicorn. The other commands talk to a running emulator
 through its control API (`--url`, default $B24EMU_URL or http://127.0.0.1:8080; `--token`,
 default $B24EMU_CONTROL_TOKEN): `seed`, `reset`, `portals`, `notifications`, `journal`,
-`faults`, `clock`. `b24emu notify` sends a personal (or system) notification through the webhook
-URL of any Bitrix24-compatible portal, the emulator or a real one.
+`faults`, `clock`, `events` (`b24emu.events.cli`). `b24emu notify` sends a personal (or
+system) notification through the webhook URL of any Bitrix24-compatible portal, the emulator or
+a real one.
 
 Exit codes: 0 done, 1 the server refused or could not be reached (one line on stderr:
 `error: CODE: description`), 2 bad command-line input.
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from b24emu.events import cli as events_cli
 from b24emu.settings import ConfigError, Settings
 from b24emu.store.fixtures import FixtureError
 
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve HTTPS with a local CA kept in B24EMU_TLS_DIR (B24EMU_TLS=1)")
     serve.set_defaults(run=serve_command)
     _control_commands(commands)
+    events_cli.add_commands(commands, _control_options())
     _notify_command(commands)
     return parser
 

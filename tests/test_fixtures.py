@@ -21,8 +21,11 @@ def test_default_portal_is_what_the_readme_promises():
     hooks = {hook["code"]: hook for hook in portal["webhooks"]}
     assert hooks["devtoken"]["user_id"] == 1 and {"im", "user"} <= set(hooks["devtoken"]["scopes"])
     assert hooks["noimtoken"]["user_id"] == 2 and "im" not in hooks["noimtoken"]["scopes"]
-    [app] = portal["apps"]
-    assert app["client_id"] == "local.emulator.app" and app["scopes"] == ["im"]
+    apps = {app["client_id"]: app for app in portal["apps"]}
+    assert set(apps) == {"local.emulator.app", "local.events.app"}
+    app = apps["local.emulator.app"]
+    assert app["scopes"] == ["im"] and app["application_token"] == "devapplicationtoken"
+    assert {"crm", "im"} <= set(apps["local.events.app"]["scopes"])
     tokens = {token["access_token"]: token for token in app["tokens"]}
     assert tokens["devaccesstoken"]["user_id"] == 1
     assert tokens["devaccesstoken"]["expires_at"].year == 2099

@@ -21,11 +21,12 @@ from b24emu.control.schemas import (
     invalid,
     load_args,
     load_body,
+    one,
     page,
     selected_portal,
 )
 from b24emu.events import fire
-from b24emu.events.fire import EVENT_NAME
+from b24emu.events.firing import EVENT_NAME
 from b24emu.events.hosts import allowed_hosts, check_handler_url
 from b24emu.events.store import DELIVERED, DROPPED, FAILED, QUEUED, SENDING, BindError
 from b24emu.rest.errors import BitrixError
@@ -34,6 +35,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 STATUSES = (QUEUED, SENDING, DELIVERED, FAILED, DROPPED)
 INSTALL_EVENT = "ONAPPINSTALL"
+FIRST_ADMIN = 0  # `user` absent: the portal's first active admin caused the event
 
 
 class FireBody(Schema):
@@ -46,7 +48,7 @@ class FireBody(Schema):
         EVENT_NAME, error="an event name such as ONCRMDEALUPDATE"))
     data = fields.Raw(load_default=dict, allow_none=True)
     portal = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
-    user = fields.Integer(load_default=None, allow_none=True, strict=True,
+    user = fields.Integer(load_default=FIRST_ADMIN, allow_none=True, strict=True,
                           validate=validate.Range(min=1, max=MAX_INT))
     auth_connector = fields.String(load_default=None, validate=validate.Length(max=255))
 
@@ -102,7 +104,8 @@ def fire_event():
     load_args(PortalQuery())
     body = load_body(FireBody(), required=True)
     portal = _portal_of(body["portal"])
-    user = _user(portal, body["user"])
+    user = body["user"]
+    user = _first_admin(emulator(), portal) if user == FIRST_ADMIN else _user(portal, user)
     fired = fire(emulator(), portal, body["event"], body["data"], user,
                  auth_connector=body["auth_connector"])
     return jsonify(portal=portal, **fired), 202
@@ -125,12 +128,7 @@ def get_delivery(delivery_id: str):
     """One delivery or 404."""
     portal = selected_portal()
     load_args(PortalQuery())
-    row = None
-    if delivery_id.isdigit() and len(delivery_id) <= 18:
-        row = emulator().events.delivery(portal, int(delivery_id))
-    if row is None:
-        raise ControlError(404, "not_found", f"No delivery {delivery_id[:40]} in {portal!r}")
-    return jsonify(delivery_json(row))
+    return jsonify(delivery_json(one(emulator().events.delivery, delivery_id, "delivery", portal)))
 
 
 @bp.get("/events/handlers")

@@ -8,7 +8,9 @@ scope); the others need their scope. Per-event options follow the REST module's 
 
 from __future__ import annotations
 
-from b24emu.methods.registry import GLOBAL_SCOPE
+from b24emu import php
+
+GLOBAL_SCOPE = "_global"  # the registry's GLOBAL_SCOPE (imported from there it would cycle)
 
 _CRM_ENTITIES = ("LEAD", "DEAL", "COMPANY", "CONTACT", "QUOTE")
 _CRUD = ("ADD", "UPDATE", "DELETE")
@@ -75,3 +77,18 @@ def scope_of(event: str) -> str | None:
         if event in names:
             return scope
     return None
+
+
+def clean_options(event: str, options) -> dict:
+    """event.bind `options`: only the ones the event allows, converted as the portal does."""
+    allowed = ALLOWED_OPTIONS.get(event, {})
+    if not isinstance(options, dict):
+        return {}
+    cleaned = {}
+    for key, kind in allowed.items():
+        if key in options:
+            if kind == "int":
+                cleaned[key] = php.intval(options[key])
+            elif isinstance(options[key], str):
+                cleaned[key] = options[key]
+    return cleaned

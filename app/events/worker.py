@@ -47,14 +47,14 @@ def _process_alive(claimed_by: str | None) -> bool:
     if not claimed_by:
         return False
     host, _, rest = claimed_by.partition(":")
-    pid_text, _, instance = rest.partition(":")
+    pid_text = rest.partition(":")[0]
     if host != _HOST:
         return True  # another machine's process: leave it be
     if not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return instance in _LIVE_WORKERS
+        return claimed_by in _LIVE_WORKERS
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

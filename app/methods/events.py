@@ -18,7 +18,6 @@ from datetime import datetime
 
 from b24emu import php
 from b24emu.events import catalog
-from b24emu.events.fire import clean_options
 from b24emu.events.hosts import allowed_hosts, check_handler_url
 from b24emu.events.store import OFFLINE_PAGE, BindError
 from b24emu.methods.registry import GLOBAL_SCOPE, Call, method
@@ -87,9 +86,9 @@ def event_bind(call: Call) -> bool:
     if handler == "" and event in catalog.ONLINE_ONLY:
         raise errors.rest_argument_error("Offline event cannot be registered for this event.")
     try:
+        options = catalog.clean_options(event, params.get("OPTIONS"))
         call.emulator.events.bind(caller.portal, caller.client_id, event, handler,
-                                  max(user_id, 0), connector,
-                                  clean_options(event, params.get("OPTIONS")), call.started_at)
+                                  max(user_id, 0), connector, options, call.started_at)
     except BindError as error:
         raise errors.core_error(f"Unable to set event handler: {error}") from None
     return True

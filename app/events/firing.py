@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 
-from b24emu import php
-from b24emu.events.catalog import ALLOWED_OPTIONS, SENDS_REFRESH_TOKEN
+from b24emu.events.catalog import SENDS_REFRESH_TOKEN
 
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 OFFLINE_NOTICE = "ONOFFLINEEVENT"
@@ -85,18 +84,3 @@ def _base_url(emulator) -> str:
     settings = emulator.settings
     scheme = "https" if settings.tls else "http"
     return f"{scheme}://{settings.host}:{settings.port}"
-
-
-def clean_options(event: str, options) -> dict:
-    """event.bind `options`: only the ones the event allows, converted as the portal does."""
-    allowed = ALLOWED_OPTIONS.get(event, {})
-    if not isinstance(options, dict):
-        return {}
-    cleaned = {}
-    for key, kind in allowed.items():
-        if key in options:
-            if kind == "int":
-                cleaned[key] = php.intval(options[key])
-            elif isinstance(options[key], str):
-                cleaned[key] = options[key]
-    return cleaned
