@@ -76,8 +76,8 @@ def rest(b24emu, method: str, token: str = EVENTS_TOKEN, **params):
     return requests.post(b24emu.oauth_url + method, json={"auth": token, **params}, timeout=10)
 
 
-def bind(b24emu, event: str, url: str, **params) -> None:
-    reply = rest(b24emu, "event.bind", event=event, handler=url, **params)
+def bind(b24emu, event: str, url: str, token: str = EVENTS_TOKEN, **params) -> None:
+    reply = rest(b24emu, "event.bind", token, event=event, handler=url, **params)
     assert reply.status_code == 200 and reply.json()["result"] is True, reply.text
 
 
@@ -158,3 +158,202 @@ def test_an_event_nobody_caused_carries_no_tokens(b24emu, handler):
     assert set(got["params"]["auth"]) == {"domain", "client_endpoint", "server_endpoint",
                                           "member_id", "application_token"}
     assert OAuthEventData.from_dict(dict(parse_qsl(got["raw"]))).is_system
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/gone"
+
+
+def test_a_down_or_slow_handler_never_blocks_a_rest_call(b24emu, handler):
+    handler.release.clear()  # the handler hangs until the test lets it answer
+    bind(b24emu, "ONCRMDEALUPDATE", handler.url)
+    bind(b24emu, "ONCRMDEALUPDATE", closed_port_url())
+    fired = b24emu.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 1}}, wait=False)
+    assert len(fired["deliveries"]) == 2
+    handler.next()  # the slow handler has the request and is not answering
+    for index in range(5):  # meanwhile the portal answers as usual
+        reply = rest(b24emu, "im.notify.personal.add", USER_ID=2, MESSAGE=f"n{index}")
+        assert reply.status_code == 200
+    assert b24emu.count(recipient=2) == 5
+    slow, down = (b24emu.client.delivery(i) for i in fired["deliveries"])
+    assert slow["status"] == "sending"
+    handler.release.set()
+    slow, down = b24emu.client.wait_for_deliveries(fired["deliveries"])
+    assert (slow["status"], slow["http_status"]) == ("delivered", 200)
+    assert down["status"] == "failed" and down["http_status"] is None
+    assert down["error"].startswith("connection failed") and "refused" in down["error"]
+
+
+def test_a_handler_that_does_not_answer_in_time_fails_and_is_not_retried(b24emu, handler):
+    b24emu.emulator.deliveries.timeout = 0.3
+    handler.release.clear()
+    bind(b24emu, "ONCRMDEALADD", handler.url)
+    [delivery] = b24emu.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": 1}})["deliveries"]
+    assert delivery["status"] == "failed" and delivery["error"] == "timeout after 0.3 s"
+    handler.release.set()
+    [entry] = b24emu.journal(method="oncrmdealadd")
+    assert entry["status"] is None and entry["error"] == "timeout after 0.3 s"
+    assert handler.received.qsize() == 1  # sent once: a portal does not resend
+
+
+def test_an_error_answer_is_a_failed_delivery_with_the_answer_truncated(b24emu, handler):
+    handler.answer = lambda params: (500, "x" * 5000)
+    bind(b24emu, "ONCRMDEALDELETE", handler.url)
+    [delivery] = b24emu.fire_event("ONCRMDEALDELETE", {"FIELDS": {"ID": 1}})["deliveries"]
+    assert (delivery["status"], delivery["http_status"]) == ("failed", 500)
+    assert delivery["error"] == "HTTP 500" and delivery["response"] == "x" * 1000
+    assert [d["id"] for d in b24emu.deliveries(status="failed")] == [delivery["id"]]
+    assert b24emu.deliveries(status="delivered") == []
+    [entry] = b24emu.journal(method="oncrmdealdelete")
+    assert (entry["status"], entry["error"]) == (500, "HTTP 500")
+    assert entry["params"]["response"] == "x" * 200
+
+
+def test_deliveries_queued_before_a_restart_are_sent_after_it(tmp_path, handler):
+    from b24emu.testing.server import RunningEmulator
+
+    db = tmp_path / "portal.sqlite3"
+    with RunningEmulator.start(db=db) as first:
+        bind(first, "ONCRMDEALADD", handler.url)
+        first.emulator.deliveries.wake = lambda: None  # the process dies before it sends
+        fired = first.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": 9}}, wait=False)
+        assert first.client.delivery(fired["deliveries"][0])["status"] == "queued"
+    assert handler.received.empty()
+    with RunningEmulator.start(db=db) as second:  # the same SQLite file, a new process
+        [delivery] = second.client.wait_for_deliveries(fired["deliveries"])
+        assert delivery["status"] == "delivered"
+        assert handler.next()["params"]["data"] == {"FIELDS": {"ID": "9"}}
+
+
+def test_a_delivery_a_dead_process_was_sending_is_sent_again(b24emu, handler):
+    bind(b24emu, "ONCRMDEALADD", handler.url)
+    events = b24emu.emulator.events
+    b24emu.emulator.deliveries.wake = lambda: None
+    dead, live = (b24emu.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": n}}, wait=False)
+                  ["deliveries"][0] for n in (1, 2))
+    with b24emu.emulator.database.write() as db:
+        db.execute("UPDATE event_deliveries SET status = 'sending', claimed_by = ? WHERE id = ?",
+                   ["somewhere-else:1:x", live])  # another machine's worker: left alone
+        db.execute("UPDATE event_deliveries SET status = 'sending', claimed_by = ? WHERE id = ?",
+                   [f"{__import__('socket').gethostname()}:999999999:x", dead])
+    b24emu.emulator.deliveries.ensure_started()  # looks for orphans when it starts
+    [sent] = b24emu.client.wait_for_deliveries([dead])
+    assert sent["status"] == "delivered"
+    assert events.delivery("default", live)["status"] == "sending"
+    assert handler.next()["params"]["data"] == {"FIELDS": {"ID": "1"}}
+
+
+def test_two_processes_on_one_database_send_each_delivery_once(b24emu, handler):
+    """Each process runs its own delivery threads; claims are atomic, so nothing goes twice."""
+    from b24emu import create_app
+
+    other = create_app(b24emu.emulator.settings, seed=False).extensions["b24emu"]
+    bind(b24emu, "ONCRMDEALADD", handler.url)
+    try:
+        other.deliveries.ensure_started()
+        ids = [b24emu.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": n}}, wait=False)
+               ["deliveries"][0] for n in range(40)]
+        rows = b24emu.client.wait_for_deliveries(ids, timeout=60)
+    finally:
+        other.deliveries.stop()
+    assert {row["status"] for row in rows} == {"delivered"}
+    got = sorted(int(handler.next()["params"]["data"]["FIELDS"]["ID"]) for _ in ids)
+    assert got == list(range(40)) and handler.received.empty()
+
+
+@pytest.mark.b24emu(event_hosts="hooks.test")
+def test_a_host_no_longer_allowed_is_never_called(b24emu, handler):
+    bind(b24emu, "ONCRMDEALADD", "http://hooks.test/h")  # allowed when bound
+    b24emu.emulator.settings = b24emu.emulator.settings.with_overrides(event_hosts="")
+    [delivery] = b24emu.fire_event("ONCRMDEALADD", {})["deliveries"]
+    assert delivery["status"] == "failed" and "not to 'hooks.test'" in delivery["error"]
+
+
+def test_installing_an_app_sends_onappinstall_with_a_refresh_token(b24emu, handler):
+    installed = b24emu.client.install_app("local.events.app", handler=handler.url,
+                                          version="2.1", language="de")
+    assert installed["user"] == 1
+    [delivery] = b24emu.client.wait_for_deliveries(installed["deliveries"])
+    assert delivery["status"] == "delivered"
+    params = handler.next()["params"]
+    assert params["event"] == "ONAPPINSTALL"
+    assert params["data"] == {"VERSION": "2.1", "ACTIVE": "Y", "INSTALLED": "Y",
+                              "LANGUAGE_ID": "de"}
+    auth = params["auth"]
+    assert set(auth) == DOC_AUTH_KEYS | {"refresh_token"}
+    renewed = requests.post(b24emu.url + "/oauth/token/", timeout=10, data={
+        "grant_type": "refresh_token", "client_id": "local.events.app",
+        "client_secret": "eventsclientsecret", "refresh_token": auth["refresh_token"]})
+    assert renewed.status_code == 200 and renewed.json()["user_id"] == 1
+    # only the installed app hears it, and installing again sends it again
+    bind(b24emu, "ONAPPINSTALL", handler.url + "?other", token="devaccesstoken")
+    again = b24emu.client.install_app("local.events.app")
+    assert len(again["deliveries"]) == 1
+    missing = requests.post(b24emu.url + "/_emulator/apps/no.such.app/install", json={},
+                            timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+@pytest.mark.b24emu(clock="2026-03-01T09:00:00+00:00")
+def test_onofflineevent_is_sent_at_most_once_per_min_timeout(b24emu, handler):
+    assert rest(b24emu, "event.bind", event="ONCRMDEALUPDATE",
+                event_type="offline").json()["result"] is True
+    bind(b24emu, "ONOFFLINEEVENT", handler.url, options={"minTimeout": 60})
+    first = b24emu.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 1}})
+    assert first["offline"] == 1 and len(first["deliveries"]) == 1
+    params = handler.next()["params"]
+    assert params["event"] == "ONOFFLINEEVENT" and "data" not in params  # an empty array
+    assert "refresh_token" in params["auth"]
+    assert b24emu.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 2}})["deliveries"] == []
+    b24emu.advance_clock(60)
+    assert len(b24emu.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 3}})["deliveries"]) == 1
+    records = rest(b24emu, "event.offline.list").json()["result"]
+    assert [r["EVENT_DATA"]["FIELDS"]["ID"] for r in records] == [1, 2, 3]
+
+
+def test_the_control_api_refuses_bad_input(b24emu):
+    def post(body):
+        reply = requests.post(b24emu.url + "/_emulator/events", json=body, timeout=10)
+        return reply.status_code, reply.json()["error"]
+
+    assert post({"event": "ON CRM"}) == (400, "invalid_parameter")
+    assert post({"data": {}}) == (400, "invalid_parameter")
+    assert post({"event": "ONCRMDEALADD", "user": 99}) == (400, "invalid_parameter")
+    assert post({"event": "ONCRMDEALADD", "user": "1"}) == (400, "invalid_parameter")
+    assert post({"event": "ONCRMDEALADD", "portal": "nope"}) == (404, "portal_not_found")
+    assert post({"event": "ONCRMDEALADD", "typo": 1}) == (400, "invalid_parameter")
+    listed = requests.get(b24emu.url + "/_emulator/events/deliveries?status=lost", timeout=10)
+    assert listed.status_code == 400
+    one = requests.get(b24emu.url + "/_emulator/events/deliveries/99999999999999999999",
+                       timeout=10)
+    assert one.status_code == 404 and one.json()["error"] == "not_found"
+
+
+def test_the_command_line_fires_and_lists(b24emu, handler, capsys):
+    from b24emu.cli import main
+
+    bind(b24emu, "ONCRMDEALUPDATE", handler.url)
+    code = main(["events", "fire", "ONCRMDEALUPDATE", "--data", '{"FIELDS": {"ID": 5}}',
+                 "--wait", "--url", b24emu.url])
+    out = capsys.readouterr().out
+    assert code == 0 and "ONCRMDEALUPDATE: 1 deliveries queued" in out
+    assert f"{handler.url}: delivered HTTP 200" in out
+    assert handler.next()["params"]["auth"]["user_id"] == "1"
+    assert main(["events", "fire", "ONCRMDEALUPDATE", "--no-user", "--url", b24emu.url]) == 0
+    assert "access_token" not in handler.next()["params"]["auth"]
+    capsys.readouterr()
+    assert main(["events", "deliveries", "--url", b24emu.url]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split() == ["ID", "AT", "(UTC)", "EVENT", "STATUS", "ANSWER",
+                                             "URL"]
+    assert table.count("ONCRMDEALUPDATE") == 2
+    assert main(["events", "handlers", "--url", b24emu.url]) == 0
+    assert "local.events.app" in capsys.readouterr().out
+    assert main(["events", "fire", "ONCRMDEALUPDATE", "--data", "{nope",
+                 "--url", b24emu.url]) == 2
+    assert main(["events", "fire", "BAD NAME", "--url", b24emu.url]) == 1
