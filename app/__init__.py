@@ -44,4 +44,6 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
     app.register_blueprint(control_bp)
     app.register_blueprint(ui_bp)
     app.register_blueprint(oauth_bp)
+    if emulator.events.has_queued():  # deliveries left from before a restart
+        emulator.deliveries.ensure_started()
     return app

@@ -4,10 +4,10 @@
 b24emu.detach; `b24emu stop` ends it). The other commands talk to a running emulator through its
 control API (`--url`: its base URL, default $B24EMU_URL or http://127.0.0.1:8080; `--token`,
 default $B24EMU_CONTROL_TOKEN): `seed`, `reset`, `portals`, `notifications`, `journal`,
-`faults`, `clock`, `stubs`. `b24emu record` proxies a real portal into a recording; `b24emu
-verify` replays a recording against the emulator. `b24emu notify` sends a personal (or system)
-notification through the webhook URL (`--url` or $B24EMU_WEBHOOK) of any Bitrix24-compatible
-portal, the emulator or a real one.
+`faults`, `clock`, `stubs`, `events` (`b24emu.events.cli`). `b24emu record` proxies a real portal
+into a recording; `b24emu verify` replays a recording against the emulator. `b24emu notify` sends
+a personal (or system) notification through the webhook URL (`--url` or $B24EMU_WEBHOOK) of any
+Bitrix24-compatible portal, the emulator or a real one.
 
 Exit codes: 0 done, 1 the server refused or could not be reached (one line on stderr:
 `error: CODE: description`), 2 bad command-line input or settings.
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from b24emu import urls
 from b24emu.detach import DEFAULT_LOG_FILE, DEFAULT_PID_FILE, DEFAULT_WAIT, DetachError
+from b24emu.events import cli as events_cli
 from b24emu.settings import ConfigError, Settings
 from b24emu.store.fixtures import FixtureError
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"seconds to wait for it to exit (default {DEFAULT_WAIT:g})")
     stop.set_defaults(run=stop_command)
     _control_commands(commands)
+    events_cli.add_commands(commands, _control_options())
     _notify_command(commands)
     _stub_commands(commands)
     return parser

@@ -8,6 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from b24emu.clock import ControlledClock, SystemClock
+from b24emu.events.store import EventStore
+from b24emu.events.worker import DeliveryWorker
 from b24emu.methods import REGISTRY
 from b24emu.methods.registry import Registry
 from b24emu.settings import ConfigError, Settings
@@ -38,6 +40,8 @@ class Emulator:
     operating: OperatingLimiter | None = None
     control: ControlStore | None = None
     stubs: StubStore | None = None
+    events: EventStore | None = None  # event handlers, delivery and offline queues
+    deliveries: DeliveryWorker | None = None  # this process's event delivery threads
 
     @classmethod
     def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
@@ -49,6 +53,8 @@ class Emulator:
                        portal_zone(settings.timezone))
         emulator.control = ControlStore(database, settings.journal_max)
         emulator.stubs = StubStore(database)
+        emulator.events = EventStore(database)
+        emulator.deliveries = DeliveryWorker(emulator)
         try:
             limit = rate_limit_for(settings.rate_limit, settings.rate_capacity, settings.rate_drain)
         except ValueError as error:

@@ -23,6 +23,7 @@
 | B24EMU_JOURNAL_MAX | 10000 | REST calls kept in each portal's request journal; 0: no journal |
 | B24EMU_CONTROL_TOKEN | "" | bearer token required by `/_emulator/` ("" : open, loopback only) |
 | B24EMU_ALLOWED_HOSTS | "" | more Host names `/_emulator/` answers tokenless, comma-separated |
+| B24EMU_EVENT_HOSTS | "" | hosts event handlers may live on besides loopback, comma-separated |
 
 The README's settings table is this table.
 """
@@ -70,6 +71,7 @@ class Settings:
     journal_max: int = 10000
     control_token: str = ""
     allowed_hosts: str = ""
+    event_hosts: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

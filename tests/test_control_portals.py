@@ -160,7 +160,8 @@ def test_reset_data_keeps_faults_and_people(client, rest):
     client.post("/_emulator/faults", json={"method": "user.current", "error": "X"})
     reply = client.post("/_emulator/reset", json={"scope": "data"})
     assert reply.get_json() == {"portal": "default", "scope": "data", "reloaded": False,
-                                "removed": {"notifications": 1, "journal": 1}}
+                                "removed": {"notifications": 1, "journal": 1,
+                                            "event_deliveries": 0, "event_offline": 0}}
     assert len(client.get("/_emulator/faults").get_json()["items"]) == 1
 
 

@@ -21,12 +21,15 @@ def test_default_portal_is_what_the_readme_promises():
     hooks = {hook["code"]: hook for hook in portal["webhooks"]}
     assert hooks["devtoken"]["user_id"] == 1 and {"im", "user"} <= set(hooks["devtoken"]["scopes"])
     assert hooks["noimtoken"]["user_id"] == 2 and "im" not in hooks["noimtoken"]["scopes"]
-    [app] = portal["apps"]
-    assert app["client_id"] == "local.emulator.app"
+    apps = {app["client_id"]: app for app in portal["apps"]}
+    assert set(apps) == {"local.emulator.app", "local.events.app"}
+    app = apps["local.emulator.app"]
     common = {"im", "imbot", "user", "user_basic", "crm", "task", "tasks", "department", "disk",
               "calendar"}  # the scopes apps use most: their stubs work without a fixture edit
     assert common <= set(hooks["devtoken"]["scopes"]) and app["scopes"] == hooks["devtoken"][
         "scopes"]
+    assert app["application_token"] == "devapplicationtoken"
+    assert {"crm", "im"} <= set(apps["local.events.app"]["scopes"])
     assert hooks["noimtoken"]["scopes"] == ["user"]
     tokens = {token["access_token"]: token for token in app["tokens"]}
     assert tokens["devaccesstoken"]["user_id"] == 1

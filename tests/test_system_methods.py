@@ -51,7 +51,9 @@ def test_methods_scope_parameter_restricts_and_empty_gives_only_global(rest):
     assert sorted(only_user) == ["user.current", "user.get", "user.search"]
     only_global = rest.result("methods", {"SCOPE": ""})
     assert set(only_global) == {"batch", "method.get", "methods", "profile", "scope",
-                                "server.time"}
+                                "server.time", "events", "event.bind", "event.unbind",
+                                "event.get", "event.offline.get", "event.offline.clear",
+                                "event.offline.error", "event.offline.list"}
     assert rest.result("methods", {"scope": "nosuchscope"}) == []
 
 

@@ -25,4 +25,4 @@ def control_error(error: ControlError):
 
 # The endpoints attach themselves to `bp`.
 from b24emu.control import clock, faults, journal, methods, notifications, openapi, portals  # noqa: E402,F401,I001
-from b24emu.control import stubs  # noqa: E402,F401
+from b24emu.control import events, stubs  # noqa: E402,F401,I001

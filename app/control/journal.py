@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from b24emu.control.api import bp
 from b24emu.control.schemas import (
-    ControlError,
     JournalQuery,
     PortalQuery,
     emulator,
     load_args,
+    one,
     page,
     selected_portal,
     to_unix,
@@ -48,12 +48,7 @@ def get_journal_entry(entry_id: str):
     emu = emulator()
     portal = selected_portal()
     load_args(PortalQuery())
-    row = None
-    if entry_id.isdigit() and len(entry_id) <= 18:
-        row = emu.control.journal_entry(portal, int(entry_id))
-    if row is None:
-        raise ControlError(404, "not_found", f"No journal entry {entry_id[:40]} in {portal!r}")
-    return jsonify(entry_json(row))
+    return jsonify(entry_json(one(emu.control.journal_entry, entry_id, "journal entry", portal)))
 
 
 @bp.delete("/journal")

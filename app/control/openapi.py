@@ -273,6 +273,68 @@ PATHS = {
             "text/event-stream": {"schema": {"type": "string"}}}}, **BAD, **NOT_FOUND}}},
 }
 
+# --- events (b24emu.control.events) -------------------------------------------------------------
+SCHEMAS.update({
+    "FireEvent": {"type": "object", "required": ["event"], "additionalProperties": False,
+                  "properties": {
+                      "event": {"type": "string", "description": "e.g. ONCRMDEALUPDATE"},
+                      "data": {"description": "The event's data, e.g. {\"FIELDS\": {\"ID\": 5}}"},
+                      "portal": {"type": "string"},
+                      "user": {"type": ["integer", "null"],
+                               "description": "Who caused it; absent: the first admin; null: "
+                                              "nobody (no tokens)"},
+                      "auth_connector": {"type": "string"}}},
+    "Fired": {"type": "object", "properties": {
+        "portal": {"type": "string"}, "event": {"type": "string"},
+        "deliveries": {"type": "array", "items": {"type": "integer"}},
+        "offline": {"type": "integer"}}},
+    "Delivery": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "event": {"type": "string"},
+        "handler_id": {"type": "integer"}, "client_id": {"type": "string"},
+        "url": {"type": "string"}, "data": {}, "user_id": {"type": ["integer", "null"]},
+        "status": {"enum": ["queued", "sending", "delivered", "failed", "dropped"]},
+        "created_at": {"type": "number"}, "sent_at": {"type": ["number", "null"]},
+        "duration": {"type": ["number", "null"]},
+        "http_status": {"type": ["integer", "null"]},
+        "response": {"type": ["string", "null"], "description": "first 1000 characters"},
+        "error": {"type": ["string", "null"]}}},
+    "EventHandler": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "client_id": {"type": "string"}, "event": {"type": "string"},
+        "handler": {"type": "string"}, "auth_type": {"type": "integer"},
+        "offline": {"type": "boolean"}, "connector_id": {"type": "string"},
+        "options": {"type": "object"}}},
+    "InstallApp": {"type": "object", "additionalProperties": False, "properties": {
+        "handler": {"type": "string", "description": "install handler URL (bound to "
+                                                     "ONAPPINSTALL)"},
+        "user": {"type": "integer", "description": "installing user (default: first admin)"},
+        "version": {"type": "string", "default": "1"},
+        "language": {"type": "string", "default": "en"}}},
+})
+PATHS.update({
+    "/_emulator/events": {"post": {
+        "summary": "Fire an event at the apps' handlers (delivered in the background)",
+        "parameters": [PORTAL], "requestBody": _body(_ref("FireEvent"), required=True),
+        "responses": {"202": _json(_ref("Fired"), "Queued"), **BAD, **NOT_FOUND}}},
+    "/_emulator/events/deliveries": {"get": {
+        "summary": "Event deliveries, newest first",
+        "parameters": [PORTAL, _q("event", "Event name"),
+                       _q("status", "queued, sending, delivered, failed or dropped")] + PAGING,
+        "responses": {"200": _json(_page("Delivery")), **BAD, **NOT_FOUND}}},
+    "/_emulator/events/deliveries/{id}": {"get": {
+        "summary": "One delivery", "parameters": [_path_id(), PORTAL],
+        "responses": {"200": _json(_ref("Delivery")), **NOT_FOUND}}},
+    "/_emulator/events/handlers": {"get": {
+        "summary": "Handlers the apps bound with event.bind", "parameters": [PORTAL],
+        "responses": {"200": _json({"type": "object", "properties": {
+            "items": {"type": "array", "items": _ref("EventHandler")}}})}}},
+    "/_emulator/apps/{client_id}/install": {"post": {
+        "summary": "Install (activate) an app and send it ONAPPINSTALL",
+        "parameters": [{"name": "client_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}, PORTAL],
+        "requestBody": _body(_ref("InstallApp")),
+        "responses": {"202": _json(_ref("Fired"), "Queued"), **BAD, **NOT_FOUND}}},
+})
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {"title": "b24emu control API", "version": "1",

@@ -107,6 +107,15 @@ def load_body(schema: Schema, *, required: bool = False) -> dict:
         raise ControlError(400, "invalid_parameter", "; ".join(flatten(error.messages))) from None
 
 
+def one(lookup, text_id: str, what: str, portal: str):
+    """The row `lookup(portal, id)` finds for a path id, or 404 `not_found` (an id that cannot
+    be a row id, e.g. not digits or too long, is not found either, never a 500)."""
+    row = lookup(portal, int(text_id)) if text_id.isdigit() and len(text_id) <= 18 else None
+    if row is None:
+        raise ControlError(404, "not_found", f"No {what} {text_id[:40]} in {portal!r}")
+    return row
+
+
 def page(items: list, total: int, limit: int, offset: int) -> dict:
     """The list envelope."""
     return {"items": items, "total": total, "limit": limit, "offset": offset,

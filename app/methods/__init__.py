@@ -3,6 +3,7 @@
 from b24emu.methods import (  # noqa: F401
     batch,
     departments,
+    events,
     im_notify,
     im_notify_manage,
     system,

@@ -84,12 +84,17 @@ def _token_body(issued: dict, app: dict, portal: str) -> dict:
         "scope": ",".join(issued["scopes"]),
         "domain": request.host,
         "server_endpoint": f"{base}/rest/",
-        "status": "L" if app["client_id"].startswith("local.") else "F",
+        "status": app_status(app["client_id"]),
         "client_endpoint": f"{base}/rest/",
         "member_id": member_id(portal),
         "user_id": issued["user_id"],
         "refresh_token": issued["refresh_token"],
     }
+
+
+def app_status(client_id: str) -> str:
+    """The app's status letter: `L` for a local app (client id `local.…`), else `F` (free)."""
+    return "L" if client_id.startswith("local.") else "F"
 
 
 def member_id(portal: str) -> str:

@@ -206,6 +206,55 @@ def http_error(status: int, name: str) -> BitrixError:
     return BitrixError(code, name, status)
 
 
+# --- events (event.bind and friends: the REST module's Api\\Event) ------------------------
+
+
+def wrong_auth_type() -> BitrixError:
+    """An application-only method called outside an application, e.g. through a webhook."""
+    return BitrixError("WRONG_AUTH_TYPE", "Current authorization type is denied for this method",
+                       403)
+
+
+def argument_null(name: str) -> BitrixError:
+    """A required argument missing (ArgumentNullException; the body names it)."""
+    return BitrixError("ERROR_ARGUMENT", f"Argument '{name}' is null or empty", argument=name)
+
+
+def argument_error(description: str, name: str) -> BitrixError:
+    """An argument with a wrong value (ArgumentException; the body names it)."""
+    return BitrixError("ERROR_ARGUMENT", description, argument=name)
+
+
+def rest_argument_error(description: str) -> BitrixError:
+    """RestException::ERROR_ARGUMENT, which names no argument."""
+    return BitrixError("ERROR_ARGUMENT", description)
+
+
+def event_not_found() -> BitrixError:
+    """event.bind of an event outside the application's scopes and the basic events."""
+    return BitrixError("ERROR_EVENT_NOT_FOUND", "Event not found")
+
+
+def wrong_handler_url(reason: str = "") -> BitrixError:
+    """A handler URL without a host (or, in the emulator, on a host it may not call)."""
+    return BitrixError("ERROR_WRONG_HANDLER_URL", "Wrong handler URL" + reason)
+
+
+def unsupported_protocol() -> BitrixError:
+    """A handler URL whose scheme is neither http nor https."""
+    return BitrixError("ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol")
+
+
+def core_error(description: str) -> BitrixError:
+    """RestException::ERROR_CORE, e.g. "Unable to set event handler: Handler already binded"."""
+    return BitrixError("ERROR_CORE", description)
+
+
+def access_denied_plain() -> BitrixError:
+    """An AccessException without a message: "Access denied!" (the offline queue methods)."""
+    return BitrixError("ACCESS_DENIED", "Access denied!", 403)
+
+
 # --- the OAuth server (/oauth/token/): same body shape, its own codes and statuses --------
 
 

@@ -203,9 +203,9 @@ class ControlStore:
     def reset(self, portal: str, *, everything: bool) -> dict:
         """Delete a portal's notifications and journal; with `everything`, also its faults and
         rate/operating limit state. Returns how many rows each table lost."""
-        tables = ["notifications", "journal"]
+        tables = ["notifications", "journal", "event_deliveries", "event_offline"]
         if everything:
-            tables += ["faults", "rate_buckets", "operating_buckets", "stubs"]
+            tables += ["faults", "rate_buckets", "operating_buckets", "stubs", "event_handlers"]
         removed = {}
         with self.database.write() as db:
             for table in tables:

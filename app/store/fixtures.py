@@ -124,6 +124,7 @@ class AppSchema(_Strict):
     code = fields.String(load_default="")
     scopes = fields.List(fields.String(validate=validate.Regexp(SCOPE_RE)), required=True)
     active = fields.Boolean(load_default=True)
+    application_token = fields.String(load_default=None, validate=validate.Regexp(TOKEN_RE))
     tokens = fields.List(fields.Nested(TokenSchema), load_default=list)
 
 

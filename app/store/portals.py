@@ -130,22 +130,38 @@ class PortalStore:
             if row["client_id"] != client_id or row["expires_at"] <= now:
                 return None
             db.execute("DELETE FROM tokens WHERE access_hash = ?", [digest])
-            issued = {"access_token": new_token(), "refresh_token": new_token(),
-                      "expires_at": now + ACCESS_TOKEN_LIFETIME}
-            common = {"portal": portal, "client_id": row["client_id"], "user_id": row["user_id"],
-                      "scopes": row["scopes"]}
-            db["tokens"].insert_all([
-                {**common, "access_hash": token_hash(issued["access_token"]), "kind": "access",
-                 "expires_at": issued["expires_at"]},
-                {**common, "access_hash": token_hash(issued["refresh_token"]), "kind": "refresh",
-                 "expires_at": now + REFRESH_TOKEN_LIFETIME},
-            ])
+            issued = _insert_token_pair(db, portal, row["client_id"], row["user_id"],
+                                        row["scopes"], now)
         return {**issued, "client_id": row["client_id"], "user_id": row["user_id"],
                 "scopes": json.loads(row["scopes"] or "[]")}
 
     def client_secret_matches(self, app: dict, client_secret: str) -> bool:
         """True when `client_secret` is the application's (digests compared in constant time)."""
         return hmac.compare_digest(app["client_secret_hash"] or "", token_hash(client_secret))
+    def issue_tokens(self, portal: str, client_id: str, user_id: int, now: float, *,
+                     refresh: bool = True) -> dict:
+        """A fresh access token (and refresh token) for an app's user with the app's scopes: what
+        a portal hands an event handler. `{"access_token", "refresh_token"?, "expires_at",
+        "scopes"}`."""
+        app = self.app(portal, client_id)
+        scopes = json.dumps(app["scopes"] if app else [])
+        with self.database.write() as db:
+            issued = _insert_token_pair(db, portal, client_id, user_id, scopes, now,
+                                        refresh=refresh)
+        return {**issued, "scopes": json.loads(scopes)}
+
+    def forget_access_tokens(self, digests: list[str]) -> None:
+        """Delete access tokens by their digests (the emulator prunes tokens it issued)."""
+        if digests:
+            with self.database.write() as db:
+                db.conn.executemany("DELETE FROM tokens WHERE access_hash = ? AND kind = 'access'",
+                                    [(digest,) for digest in digests])
+
+    def set_app_active(self, portal: str, client_id: str, active: bool) -> None:
+        """Install (activate) or uninstall (deactivate) an application."""
+        with self.database.write() as db:
+            db.execute("UPDATE apps SET active = ? WHERE portal = ? AND client_id = ?",
+                       [int(active), portal, client_id])
 
     def app(self, portal: str, client_id: str) -> dict | None:
         """An OAuth application by client id."""
@@ -181,6 +197,21 @@ def new_token() -> str:
     return secrets.token_hex(35)
 
 
+def _insert_token_pair(db, portal: str, client_id: str, user_id: int, scopes: str,
+                       now: float, *, refresh: bool = True) -> dict:
+    """Store a new access token (one hour) and refresh token (180 days); return them."""
+    issued = {"access_token": new_token(), "expires_at": now + ACCESS_TOKEN_LIFETIME}
+    common = {"portal": portal, "client_id": client_id, "user_id": user_id, "scopes": scopes}
+    rows = [{**common, "access_hash": token_hash(issued["access_token"]), "kind": "access",
+             "expires_at": issued["expires_at"]}]
+    if refresh:
+        issued["refresh_token"] = new_token()
+        rows.append({**common, "access_hash": token_hash(issued["refresh_token"]),
+                     "kind": "refresh", "expires_at": now + REFRESH_TOKEN_LIFETIME})
+    db["tokens"].insert_all(rows)
+    return issued
+
+
 def _portal_column(table: str) -> str:
     return "name = ?" if table == "portals" else "portal = ?"
 
@@ -201,8 +232,15 @@ def _webhook_row(portal: str, hook: dict) -> dict:
 def _app_row(portal: str, app: dict) -> dict:
     row = {key: value for key, value in app.items() if key not in ("tokens", "client_secret")}
     scopes = json.dumps(app["scopes"])
+    token = app.get("application_token") or default_application_token(portal, app["client_id"])
     return {**row, "portal": portal, "scopes": scopes, "active": int(app["active"]),
-            "client_secret_hash": token_hash(app["client_secret"])}
+            "client_secret_hash": token_hash(app["client_secret"]), "application_token": token}
+
+
+def default_application_token(portal: str, client_id: str) -> str:
+    """An app's application_token when its fixture names none: stable, 32 hex characters."""
+    seed = f"b24emu-application-token:{portal}:{client_id}".encode()
+    return hashlib.sha256(seed).hexdigest()[:32]
 
 
 def _token_rows(portal: str, app: dict):

@@ -108,6 +108,50 @@ def _v6_user_fields_and_departments(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v7_stubs(db: sqlite_utils.Database) -> None:
+    """Stubs: answers for methods the emulator does not emulate (issue 14), per portal; the
+    journal notes which stub answered a call."""
+    db.execute(
+        """CREATE TABLE stubs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, method TEXT NOT NULL,
+            override INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0, source TEXT, created_at REAL)"""
+    )
+    db["stubs"].create_index(["portal", "method", "override"])
+    db.execute("ALTER TABLE journal ADD COLUMN stub_id INTEGER")
+
+
+def _v8_events(db: sqlite_utils.Database) -> None:
+    """Events (issue 16): handlers bound with event.bind, the delivery queue of online events,
+    the offline event queue, and each app's application_token."""
+    db.execute("ALTER TABLE apps ADD COLUMN application_token TEXT")
+    db.execute(
+        """CREATE TABLE event_handlers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, client_id TEXT NOT NULL,
+            event_name TEXT NOT NULL, handler TEXT NOT NULL, user_id INTEGER NOT NULL DEFAULT 0,
+            connector_id TEXT NOT NULL DEFAULT '', options TEXT, created_at REAL,
+            notified_at REAL,
+            UNIQUE (portal, client_id, event_name, handler, connector_id, user_id))""")
+    db.execute("CREATE INDEX idx_event_handlers_event ON event_handlers (portal, event_name)")
+    db.execute(
+        """CREATE TABLE event_deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, handler_id INTEGER,
+            client_id TEXT, event_name TEXT, url TEXT, data TEXT, user_id INTEGER,
+            refresh_token INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, created_at REAL,
+            claimed_by TEXT, claimed_at REAL, sent_at REAL, duration REAL, http_status INTEGER,
+            response TEXT, error TEXT, token_hash TEXT, base_url TEXT)""")
+    db.execute("CREATE INDEX idx_event_deliveries_status ON event_deliveries (status, id)")
+    db.execute("CREATE INDEX idx_event_deliveries_portal ON event_deliveries (portal, id)")
+    db.execute(
+        """CREATE TABLE event_offline (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, client_id TEXT NOT NULL,
+            connector_id TEXT NOT NULL DEFAULT '', message_id TEXT NOT NULL,
+            event_name TEXT NOT NULL, event_data TEXT, event_additional TEXT,
+            process_id TEXT NOT NULL DEFAULT '', error INTEGER NOT NULL DEFAULT 0,
+            timestamp_x REAL,
+            UNIQUE (portal, client_id, connector_id, message_id, process_id))""")
+
+
 def _v10_secrets_as_digests(db: sqlite_utils.Database) -> None:
     """Client secrets and remembered fixtures keep no secret in full (issue 13).
 
@@ -136,19 +180,6 @@ def _v10_secrets_as_digests(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE control SET value = ? WHERE key = ?", [json.dumps({"rows": rows}), key])
 
 
-def _v7_stubs(db: sqlite_utils.Database) -> None:
-    """Stubs: answers for methods the emulator does not emulate (issue 14), per portal; the
-    journal notes which stub answered a call."""
-    db.execute(
-        """CREATE TABLE stubs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, portal TEXT NOT NULL, method TEXT NOT NULL,
-            override INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL,
-            hits INTEGER NOT NULL DEFAULT 0, source TEXT, created_at REAL)"""
-    )
-    db["stubs"].create_index(["portal", "method", "override"])
-    db.execute("ALTER TABLE journal ADD COLUMN stub_id INTEGER")
-
-
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
               _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments,
-              _v7_stubs, _v10_secrets_as_digests]
+              _v7_stubs, _v8_events, _v10_secrets_as_digests]

@@ -16,6 +16,7 @@ Every method returns the decoded JSON of the endpoint (or the interesting part o
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,62 @@ class EmulatorClient:
     def release_clock(self) -> dict:
         """Back to real time (not frozen, no offset)."""
         return self.request("DELETE", "clock")
+
+    # --- events -------------------------------------------------------------------------------
+
+    def fire_event(self, event: str, data: Any = None, *, user: int | None | object = ...,
+                   auth_connector: str | None = None, portal: str | None = None) -> dict:
+        """Fire an event at the apps' handlers: `{"event", "portal", "deliveries": [ids],
+        "offline": n}`. `user`: who caused it (default: the portal's first admin; None: nobody,
+        so handlers get no tokens)."""
+        body: dict[str, Any] = {"event": event, "data": {} if data is None else data}
+        if user is not ...:
+            body["user"] = user
+        if auth_connector is not None:
+            body["auth_connector"] = auth_connector
+        if portal is not None:
+            body["portal"] = portal
+        return self.request("POST", "events", body=body)
+
+    def deliveries(self, **filters: Any) -> list[dict]:
+        """Event deliveries, newest first (filters `event`, `status`, `limit`, `offset`)."""
+        return self._items("events/deliveries", filters)
+
+    def delivery(self, delivery_id: int) -> dict:
+        """One delivery: status, HTTP status, the handler's answer (truncated), error."""
+        return self.request("GET", f"events/deliveries/{int(delivery_id)}")
+
+    def wait_for_deliveries(self, ids: list[int], timeout: float = 15.0) -> list[dict]:
+        """Poll until every delivery has finished (delivered, failed or dropped); they are
+        returned in `ids` order. EmulatorError `timeout` if one is still pending at the deadline."""
+        deadline = time.monotonic() + timeout
+        pending = list(ids)
+        done: dict[int, dict] = {}
+        while True:
+            for delivery_id in list(pending):
+                row = self.delivery(delivery_id)
+                if row["status"] not in ("queued", "sending"):
+                    done[delivery_id] = row
+                    pending.remove(delivery_id)
+            if not pending:
+                return [done[delivery_id] for delivery_id in ids]
+            if time.monotonic() > deadline:
+                raise EmulatorError(None, "timeout", f"deliveries {pending} still pending "
+                                                     f"after {timeout:g} s")
+            time.sleep(0.02)
+
+    def event_handlers(self) -> list[dict]:
+        """The handlers the portal's apps bound with event.bind."""
+        return self.request("GET", "events/handlers")["items"]
+
+    def install_app(self, client_id: str, *, handler: str | None = None,
+                    user: int | None = None, version: str | None = None,
+                    language: str | None = None) -> dict:
+        """Install an app: it becomes active and receives ONAPPINSTALL (at `handler` too)."""
+        body = {key: value for key, value in (("handler", handler), ("user", user),
+                                              ("version", version), ("language", language))
+                if value is not None}
+        return self.request("POST", f"apps/{client_id}/install", body=body)
 
 
 def _reason(error: requests.RequestException) -> str:

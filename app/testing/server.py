@@ -94,8 +94,9 @@ class RunningEmulator:
             _freeze(self.emulator, self.start_clock)
 
     def stop(self) -> None:
-        """Stop serving and close the database."""
+        """Stop serving and event deliveries, and close the database."""
         self._server.shutdown()
+        self.emulator.deliveries.stop()
         self._server.server_close()
         self._thread.join(timeout=10)
         self.client.session.close()
@@ -185,6 +186,21 @@ class RunningEmulator:
     def release_clock(self) -> dict:
         """Back to real time."""
         return self.client.release_clock()
+
+    def fire_event(self, event: str, data: Any = None, *, user: Any = ..., wait: bool = True,
+                   **options: Any) -> dict:
+        """Fire an event at the apps' handlers (see `EmulatorClient.fire_event`). With `wait`
+        (default) it returns once every delivery has finished, with the deliveries themselves
+        (status, HTTP status, the handler's answer) under `deliveries`."""
+        fired = self.client.fire_event(event, data, user=user, **options)
+        if wait and fired["deliveries"]:
+            timeout = self.emulator.deliveries.timeout * 2 + 5
+            fired["deliveries"] = self.client.wait_for_deliveries(fired["deliveries"], timeout)
+        return fired
+
+    def deliveries(self, **filters: Any) -> list[dict]:
+        """Event deliveries, newest first (filters `event`, `status`)."""
+        return self.client.deliveries(**filters)
 
 
 def _freeze(emulator, clock: Any) -> None:

@@ -1,0 +1,243 @@
+"""Delivering online events in the background: a few threads per process, queue in SQLite.
+
+Each process that serves the emulator runs at most `THREADS` delivery threads. They start the
+first time this process queues a delivery, or when the app is created and deliveries are already
+waiting in the database (nothing queued before a restart is lost). A thread claims the oldest
+queued delivery atomically (one UPDATE … RETURNING under the database's write lock, so several
+worker processes never send one delivery twice), issues a fresh access token for the handler's
+user, POSTs the form-encoded body with a timeout, and records the outcome: status, time, the
+HTTP status and the first characters of the answer, both on the delivery and in the journal.
+
+Retries: none. A portal's queue server sends an event once; "if your server does not respond or
+returns an error, the Bitrix24 queue server will log the failure but will not resend the event"
+(api-reference/events/index.md, "Event Limitations"). A delivery that fails is recorded as
+`failed` with the reason, which is what a test wants to see. Only a delivery whose process died
+while sending it (claimed, never finished) is put back in the queue, once that process is gone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import socket
+import threading
+import time as walltime
+
+import requests
+from b24emu.events import payload
+from b24emu.events.hosts import allowed_hosts, check_handler_url
+from b24emu.events.store import DELIVERED, FAILED, RESPONSE_LIMIT
+from b24emu.rest.errors import BitrixError
+from b24emu.store.portals import token_hash
+
+log = logging.getLogger("b24emu.events")
+
+THREADS = 2  # delivery threads per process
+TIMEOUT = 10.0  # seconds a handler has to answer (connect, and between bytes of the answer)
+POLL = 0.5  # seconds an idle thread waits before looking for deliveries of other processes
+ORPHAN_CHECK_EVERY = 20  # idle polls between two looks for deliveries of dead processes
+_HOST = socket.gethostname()
+_LIVE_WORKERS: set[str] = set()  # worker ids of this process that are running
+
+
+def _process_alive(claimed_by: str | None) -> bool:
+    """Whether the worker that claimed a delivery still runs (`host:pid:instance`)."""
+    if not claimed_by:
+        return False
+    host, _, rest = claimed_by.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST:
+        return True  # another machine's process: leave it be
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return claimed_by in _LIVE_WORKERS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DeliveryWorker:
+    """The delivery threads of one process for one emulator."""
+
+    def __init__(self, emulator, *, threads: int = THREADS, timeout: float = TIMEOUT):
+        self.emulator = emulator
+        self.threads = threads
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._running: list[threading.Thread] = []
+        self._pid: int | None = None
+        self.worker_id = ""
+        self._session: requests.Session | None = None
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def ensure_started(self) -> None:
+        """Start this process's threads unless they run (again after a fork)."""
+        with self._lock:
+            if self._pid == os.getpid() and not self._stop.is_set():
+                return
+            self._stop = threading.Event()
+            self._pid = os.getpid()
+            self.worker_id = f"{_HOST}:{self._pid}:{secrets.token_hex(4)}"
+            _LIVE_WORKERS.add(self.worker_id)
+            self._session = requests.Session()
+            self._session.trust_env = False  # never through a proxy: the hosts are checked
+            self._running = [
+                threading.Thread(target=self._run, name=f"b24emu-events-{index}", daemon=True)
+                for index in range(self.threads)]
+            for thread in self._running:
+                thread.start()
+            atexit.register(self.stop)
+            self.emulator.events.requeue_orphans(_process_alive)
+
+    def wake(self) -> None:
+        """A delivery was queued: make sure threads run and one looks at once."""
+        self.ensure_started()
+        with self._wake:
+            self._wake.notify()
+
+    @property
+    def running(self) -> bool:
+        """Whether this process's threads run."""
+        return self._pid == os.getpid() and not self._stop.is_set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the threads: each finishes the delivery it is sending (bounded by its timeout)."""
+        with self._lock:
+            if self._pid != os.getpid() or self._stop.is_set():
+                return
+            self._stop.set()
+            _LIVE_WORKERS.discard(self.worker_id)
+            threads = list(self._running)
+        with self._wake:
+            self._wake.notify_all()
+        limit = self.timeout + 1 if timeout is None else timeout
+        for thread in threads:
+            thread.join(limit)
+        if self._session is not None:
+            self._session.close()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stop, idle = self._stop, 0
+        while not stop.is_set():
+            try:
+                delivery = self.emulator.events.claim(self.worker_id, walltime.time())
+            except Exception:  # a locked or closed database: try again later
+                log.exception("claiming an event delivery failed")
+                delivery = None
+            if delivery is None:
+                idle += 1
+                if idle % ORPHAN_CHECK_EVERY == 0:
+                    self.emulator.events.requeue_orphans(_process_alive)
+                with self._wake:
+                    if not stop.is_set():
+                        self._wake.wait(POLL)
+                continue
+            idle = 0
+            try:
+                self.deliver(delivery)
+            except Exception:
+                log.exception("event delivery %s failed unexpectedly", delivery["id"])
+                self._finish(delivery, FAILED, self.emulator.clock.now(), 0.0, None, None,
+                             "internal error", None)
+
+    def deliver(self, delivery: dict) -> None:
+        """Send one claimed delivery and record its outcome."""
+        emulator = self.emulator
+        emulator.sync()  # the control API's clock
+        now = emulator.clock.now()
+        try:
+            check_handler_url(delivery["url"], allowed_hosts(emulator.settings.event_hosts))
+        except BitrixError as error:
+            self._finish(delivery, FAILED, now, 0.0, None, None, error.description, None)
+            return
+        app = emulator.portals.app(delivery["portal"], delivery["client_id"])
+        tokens = None
+        if delivery["user_id"]:
+            tokens = emulator.portals.issue_tokens(
+                delivery["portal"], delivery["client_id"], delivery["user_id"], now,
+                refresh=bool(delivery["refresh_token"]))
+        auth = payload.auth_block(
+            portal=delivery["portal"], client_id=delivery["client_id"],
+            application_token=(app or {}).get("application_token") or "",
+            base_url=delivery["base_url"], tokens=tokens, user_id=delivery["user_id"])
+        body = payload.body(event=delivery["event_name"], handler_id=delivery["handler_id"],
+                            data=delivery["data"], ts=now, auth=auth)
+        digest = token_hash(tokens["access_token"]) if tokens else None
+        started = walltime.perf_counter()
+        http_status, answer, error = self._post(delivery["url"], body)
+        duration = walltime.perf_counter() - started
+        ok = http_status is not None and 200 <= http_status < 300
+        if http_status is not None and not ok:
+            error = f"HTTP {http_status}"
+        self._finish(delivery, DELIVERED if ok else FAILED, now, duration, http_status, answer,
+                     error, digest)
+
+    def _post(self, url: str, body: str) -> tuple[int | None, str | None, str | None]:
+        """POST the body: (HTTP status, start of the answer, error) — never raises."""
+        session = self._session or requests.Session()
+        deadline = walltime.monotonic() + self.timeout
+        try:
+            with session.post(url, data=body.encode("ascii"), timeout=self.timeout,
+                              allow_redirects=False, stream=True,
+                              headers={"Content-Type": "application/x-www-form-urlencoded",
+                                       "User-Agent": "Bitrix24 Webhook Engine"}) as response:
+                chunks, size = [], 0
+                for chunk in response.iter_content(256):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= RESPONSE_LIMIT or walltime.monotonic() > deadline:
+                        break
+                text = b"".join(chunks)[:RESPONSE_LIMIT].decode("utf-8", "replace")
+                return response.status_code, text, None
+        except requests.Timeout:
+            return None, None, f"timeout after {self.timeout:g} s"
+        except requests.ConnectionError as exc:
+            return None, None, f"connection failed: {_reason(exc)}"
+        except requests.RequestException as exc:
+            return None, None, f"request failed: {_reason(exc)}"
+
+    def _finish(self, delivery: dict, status: str, sent_at: float, duration: float,
+                http_status: int | None, answer: str | None, error: str | None,
+                digest: str | None) -> None:
+        emulator = self.emulator
+        emulator.events.finish(delivery["id"], status=status, sent_at=sent_at, duration=duration,
+                               http_status=http_status, response=answer, error=error,
+                               token_hash=digest)
+        emulator.control.record({
+            "portal": delivery["portal"], "request_id": f"event-{delivery['id']}",
+            "at": sent_at, "http_method": "POST", "path": delivery["url"],
+            "method": delivery["event_name"].lower(), "auth_type": "event",
+            "credential": delivery["client_id"], "user_id": delivery["user_id"] or None,
+            "client_ip": "", "status": http_status, "error": error,
+            "params": {"delivery_id": delivery["id"], "event": delivery["event_name"],
+                       "event_handler_id": delivery["handler_id"], "status": status,
+                       "response": None if answer is None else answer[:200]},
+            "duration": duration,
+        })
+        log.info("event %s => %s %s %s", delivery["event_name"], delivery["url"],
+                 http_status or "-", error or status)
+
+
+def _reason(error: Exception) -> str:
+    """The innermost cause of a requests error, short."""
+    cause: BaseException = error
+    for _ in range(10):
+        inner = cause.__cause__ or (cause.args[0] if cause.args and
+                                    isinstance(cause.args[0], BaseException) else None)
+        if inner is None:
+            break
+        cause = inner
+    return str(cause)[:200]
