@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
+from tests import prerequisites
 from tests.test_server import Server
-from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_ui_browser import CHROMIUM_ARGS
 
 REBIND = "rebind.example"
 NO_LOCAL_NETWORK_CHECKS = ("--disable-features=LocalNetworkAccessChecks,"
@@ -74,13 +74,13 @@ REBINDING_PAGE = """<!doctype html><title>cute dogs</title>
 @pytest.fixture(scope="module")
 def chromium():
     """Debian's Chromium, headless, resolving rebind.example to 127.0.0.1."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install it with: apt-get install chromium",
-                    pytrace=False)
+    binary = prerequisites.chromium()
+    if binary is None:
+        pytest.fail(f"Chromium not found: {prerequisites.CHROMIUM_HINT}", pytrace=False)
     args = [*CHROMIUM_ARGS, NO_LOCAL_NETWORK_CHECKS,
             f"--host-resolver-rules=MAP {REBIND} 127.0.0.1"]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        browser = playwright.chromium.launch(executable_path=binary, args=args, headless=True)
         yield browser
         browser.close()
 
