@@ -56,6 +56,9 @@ def check(settings: Settings) -> None:
     if settings.fixtures and not fixture_path(settings.fixtures).is_file():
         _bad("fixtures", settings.fixtures, "no such file")
     _check_database(settings.db)
+    if settings.tls:
+        _check_folder(Path(settings.tls_dir).expanduser().absolute(), "tls_dir",
+                      f"the certificate folder {settings.tls_dir!r}")
     _check_listen(settings.host, settings.port)
 
 
@@ -77,17 +80,22 @@ def _check_database(path: str) -> None:
         except OSError as error:
             raise ConfigError(f"{where}: cannot write the database {path!r} "
                               f"({error.strerror or error})") from None
-    folder = target.parent
+    # SQLite writes its -wal and -shm files next to the database.
+    _check_folder(target.parent, "db", f"the database {path!r}")
+
+
+def _check_folder(folder: Path, name: str, what: str) -> None:
+    """Files can be created in `folder`, or in the folder that will hold it once created."""
     while not folder.exists():  # the missing folders are created on start
         folder = folder.parent
     if not folder.is_dir():
-        raise ConfigError(f"{where}: cannot create the database {path!r} ({folder} is not a "
+        raise ConfigError(f"{setting_label(name)}: cannot create {what} ({folder} is not a "
                           "directory)")
-    try:  # SQLite writes its -wal and -shm files next to the database
+    try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise ConfigError(f"{where}: cannot write the database {path!r} in {folder} "
+        raise ConfigError(f"{setting_label(name)}: cannot write {what} in {folder} "
                           f"({error.strerror or error})") from None
 
 

@@ -75,13 +75,16 @@ def test_an_unknown_listen_address_is_named(tmp_path):
     refused(done, tmp_path, done.stderr[len("b24emu: "):-1])
 
 
-def test_a_database_path_that_cannot_be_written(tmp_path):
+def test_a_database_or_certificate_path_that_cannot_be_written(tmp_path):
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     port = str(free_port())
     done = serve(tmp_path, B24EMU_DB="notes.txt/sub/emu.sqlite3", B24EMU_PORT=port)
     refused(done, tmp_path, "--db / B24EMU_DB: cannot create the database "
                             f"'notes.txt/sub/emu.sqlite3' ({tmp_path / 'notes.txt'} is not a "
                             "directory)")
+    done = serve(tmp_path, "--tls", B24EMU_TLS_DIR="notes.txt/tls", B24EMU_PORT=port)
+    refused(done, tmp_path, "B24EMU_TLS_DIR: cannot create the certificate folder "
+                            f"'notes.txt/tls' ({tmp_path / 'notes.txt'} is not a directory)")
     (tmp_path / "folder.sqlite3").mkdir()
     done = serve(tmp_path, "--db", "folder.sqlite3", "--port", port)
     assert (done.returncode, done.stdout) == (2, "")
