@@ -93,6 +93,17 @@ def test_credential_parameters_are_masked_in_every_spelling():
     assert redact.mask("abc") == "***" and redact.mask(12345678) == "123***"
 
 
+def test_deeply_nested_parameters_are_masked():
+    """A JSON body may nest 511 levels; masking walks it without recursion."""
+    deep = {"auth": "devaccesstoken"}
+    for _ in range(3000):
+        deep = {"x": [deep]}
+    shown = redact.params(deep)
+    for _ in range(3000):
+        shown = shown["x"][0]
+    assert shown == {"auth": "dev***"}
+
+
 def test_free_text_is_scrubbed():
     text = ('POST /rest/1/devtoken/im.notify?AUTH=devaccesstoken {"access_token": '
             '"oauthAccessToken", "author": "Anna"} client_secret=devclientsecret')
