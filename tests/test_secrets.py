@@ -238,7 +238,7 @@ def test_the_migration_turns_stored_secrets_into_digests(tmp_path, settings, clo
 # --- the log --------------------------------------------------------------------------------------
 
 
-def test_an_unexpected_error_is_logged_without_credentials(tmp_path, caplog):
+def test_an_unexpected_error_is_logged_without_credentials(tmp_path, caplog, monkeypatch):
     """A handler that fails and even puts a secret in its message: the log masks it."""
     with RunningEmulator.start(db=tmp_path / "boom.sqlite3", fixtures=TEST_PORTAL) as emu:
         entry = emu.emulator.registry.get("server.time")
@@ -246,7 +246,8 @@ def test_an_unexpected_error_is_logged_without_credentials(tmp_path, caplog):
         def boom(call):
             raise RuntimeError(f"cannot use {call.params}")
 
-        emu.emulator.registry._methods[entry.name] = replace(entry, handler=boom)
+        monkeypatch.setitem(emu.emulator.registry._methods, entry.name,
+                            replace(entry, handler=boom))  # the registry is shared: restored
         caplog.set_level(logging.DEBUG)
         urls = [f"{emu.url}/rest/1//devtoken/server.time?client_secret=devclientsecret",
                 f"{emu.url}/rest/server.time?auth=devaccesstoken"]
