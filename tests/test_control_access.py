@@ -140,7 +140,8 @@ def test_with_a_token_the_token_is_the_rule_for_origins(settings, clock):
                               clock=clock).test_client()
     bearer = {"Authorization": "Bearer s3cret"}
     reply = token_client.post("/_emulator/faults", json={"method": "*", "error": "X"},
-                              headers={**bearer, "Origin": "https://ci.example"})
+                              headers={**bearer, "Origin": "https://ci.example",
+                                       "Sec-Fetch-Site": "cross-site"})
     assert reply.status_code == 201
     plain = token_client.post("/_emulator/reset", data='{"scope": "data"}',
                               content_type="text/plain", headers=bearer)

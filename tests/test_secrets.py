@@ -93,6 +93,17 @@ def test_credential_parameters_are_masked_in_every_spelling():
     assert redact.mask("abc") == "***" and redact.mask(12345678) == "123***"
 
 
+def test_deeply_nested_parameters_are_masked():
+    """A JSON body may nest 511 levels; masking walks it without recursion."""
+    deep = {"auth": "devaccesstoken"}
+    for _ in range(3000):
+        deep = {"x": [deep]}
+    shown = redact.params(deep)
+    for _ in range(3000):
+        shown = shown["x"][0]
+    assert shown == {"auth": "dev***"}
+
+
 def test_free_text_is_scrubbed():
     text = ('POST /rest/1/devtoken/im.notify?AUTH=devaccesstoken {"access_token": '
             '"oauthAccessToken", "author": "Anna"} client_secret=devclientsecret')
@@ -227,7 +238,7 @@ def test_the_migration_turns_stored_secrets_into_digests(tmp_path, settings, clo
 # --- the log --------------------------------------------------------------------------------------
 
 
-def test_an_unexpected_error_is_logged_without_credentials(tmp_path, caplog):
+def test_an_unexpected_error_is_logged_without_credentials(tmp_path, caplog, monkeypatch):
     """A handler that fails and even puts a secret in its message: the log masks it."""
     with RunningEmulator.start(db=tmp_path / "boom.sqlite3", fixtures=TEST_PORTAL) as emu:
         entry = emu.emulator.registry.get("server.time")
@@ -235,7 +246,8 @@ def test_an_unexpected_error_is_logged_without_credentials(tmp_path, caplog):
         def boom(call):
             raise RuntimeError(f"cannot use {call.params}")
 
-        emu.emulator.registry._methods[entry.name] = replace(entry, handler=boom)
+        monkeypatch.setitem(emu.emulator.registry._methods, entry.name,
+                            replace(entry, handler=boom))  # the registry is shared: restored
         caplog.set_level(logging.DEBUG)
         urls = [f"{emu.url}/rest/1//devtoken/server.time?client_secret=devclientsecret",
                 f"{emu.url}/rest/server.time?auth=devaccesstoken"]

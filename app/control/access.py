@@ -77,8 +77,9 @@ def _check_write(*, check_origin: bool):
     control token the token is the rule for origins (a page elsewhere cannot learn it)."""
     origin = request.headers.get("Origin")
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if check_origin and (origin is not None and not _is_own_origin(origin)) or (
-            fetch_site is not None and fetch_site.lower() not in SAME_ORIGIN_FETCH):
+    foreign_origin = origin is not None and not _is_own_origin(origin)
+    foreign_fetch = fetch_site is not None and fetch_site.lower() not in SAME_ORIGIN_FETCH
+    if check_origin and (foreign_origin or foreign_fetch):
         return _refuse(403, "forbidden_origin", (
             "Cross-origin requests cannot change the emulator "
             f"(Origin {(origin or '-')[:100]!r}, Sec-Fetch-Site {(fetch_site or '-')[:20]!r})"))

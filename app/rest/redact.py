@@ -16,6 +16,7 @@ Nothing here imports Flask: the journal (`dispatch._journal`) and the log (`rout
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -47,10 +48,14 @@ def mask(secret) -> str:
 
 def is_credential(name) -> bool:
     """True for a parameter name that carries a credential (any case, PHP-normalised)."""
-    if not isinstance(name, str):
-        return False
-    base = name.lstrip(" ").split("[", 1)[0]
-    return base.replace(".", "_").replace(" ", "_").lower() in CREDENTIAL_KEYS
+    return isinstance(name, str) and _kind(name)[1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(name: str) -> tuple[bool, bool]:
+    """(names a batch's `cmd`, names a credential) for one parameter name."""
+    base = name.lstrip(" ").split("[", 1)[0].replace(".", "_").replace(" ", "_").lower()
+    return name.lower() == BATCH_KEY, base in CREDENTIAL_KEYS
 
 
 def path(url_path: str, secrets: Iterable[str] = ()) -> str:
@@ -71,24 +76,52 @@ def path(url_path: str, secrets: Iterable[str] = ()) -> str:
     return scrub("/".join(segments), secrets)
 
 
-def params(values: dict, secrets: Iterable[str] = ()) -> dict:
-    """Decoded parameters with every credential masked (see the module's rules)."""
-    found = set(secrets)
-    _collect(values, found)
-    return _masked(values, tuple(_longest_first(found)))
+def params(values: dict, secrets: Iterable[str] | None = None) -> dict:
+    """Decoded parameters with every credential masked (see the module's rules). `secrets`:
+    what `secrets_of` found in them (and more), when the caller has it already."""
+    searched = _longest_first(secrets_of(values) if secrets is None else secrets)
+
+    def leaf(value, batch: bool, hidden: bool):
+        if hidden:
+            return None if value is None else mask(value)
+        if isinstance(value, str):
+            return _replace(command(value) if batch else value, searched)
+        return value
+
+    return _rebuild(values, leaf)
 
 
 def secrets_of(values, *extra) -> set[str]:
     """Every credential value in decoded parameters (and batch commands), plus `extra`."""
     found = {value for value in extra if isinstance(value, str) and value}
-    _collect(values, found)
+    stack = [(values, False, False)]
+    while stack:  # iterative, as `_rebuild`
+        value, batch, hidden = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                names_batch, names_secret = _kind(key) if isinstance(key, str) else (False, False)
+                stack.append((item, batch or names_batch, hidden or names_secret))
+        elif isinstance(value, list):
+            stack.extend((item, batch, hidden) for item in value)
+        elif hidden and value is not None and value != "":
+            found.add(value if isinstance(value, str) else str(value))
+        elif batch and isinstance(value, str):
+            for piece in value.partition("?")[2].split("&"):
+                name, equals, raw = piece.partition("=")
+                if equals and raw and is_credential(unquote_plus(name)):
+                    found.update((raw, unquote_plus(raw)))
     return found
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with every occurrence of the given secrets masked."""
-    for secret in _longest_first(secrets):
-        text = text.replace(secret, mask(secret))
+    return _replace(text, _longest_first(secrets))
+
+
+def _replace(text: str, searched: list[str]) -> str:
+    for secret in searched:
+        if secret in text:
+            text = text.replace(secret, mask(secret))
     return text
 
 
@@ -141,60 +174,30 @@ def command(text: str) -> str:
     return f"{method}?{'&'.join(pieces)}"
 
 
-def _collect(value, found: set[str], batch: bool = False) -> None:
-    """Add every credential value under `value` to `found` (`batch`: inside a `cmd`)."""
-    if isinstance(value, dict):
-        for name, item in value.items():
-            if is_credential(name):
-                _leaves(item, found)
+def _rebuild(root, leaf):
+    """A copy of nested dicts and lists with every leaf replaced by `leaf(value, batch,
+    hidden)`: `batch` inside a `cmd`, `hidden` under a credential's name. Iterative, because a
+    JSON body may nest 511 levels deep."""
+    if not isinstance(root, (dict, list)):
+        return leaf(root, False, False)
+    top: dict | list = {} if isinstance(root, dict) else []
+    stack = [(root, top, False, False)]
+    while stack:
+        source, target, batch, hidden = stack.pop()
+        pairs = source.items() if isinstance(source, dict) else ((None, item) for item in source)
+        for key, item in pairs:
+            names_batch, names_secret = _kind(key) if isinstance(key, str) else (False, False)
+            item_batch, item_hidden = batch or names_batch, hidden or names_secret
+            if isinstance(item, (dict, list)):
+                value = {} if isinstance(item, dict) else []
+                stack.append((item, value, item_batch, item_hidden))
             else:
-                _collect(item, found, batch or _is_batch(name))
-    elif isinstance(value, list):
-        for item in value:
-            _collect(item, found, batch)
-    elif isinstance(value, str) and batch:
-        _, _, query = value.partition("?")
-        for piece in query.split("&"):
-            name, equals, raw = piece.partition("=")
-            if equals and is_credential(unquote_plus(name)) and raw:
-                found.add(unquote_plus(raw))
-                found.add(raw)
-
-
-def _leaves(value, found: set[str]) -> None:
-    if isinstance(value, dict):
-        for item in value.values():
-            _leaves(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _leaves(item, found)
-    elif value is not None and value != "":
-        found.add(value if isinstance(value, str) else str(value))
-
-
-def _masked(value, secrets: tuple[str, ...], batch: bool = False):
-    if isinstance(value, dict):
-        return {name: _hidden(item) if is_credential(name)
-                else _masked(item, secrets, batch or _is_batch(name))
-                for name, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, secrets, batch) for item in value]
-    if isinstance(value, str):
-        return scrub(command(value) if batch else value, secrets)
-    return value
-
-
-def _hidden(value):
-    """A credential's value, masked leaf by leaf (`auth[]=…` is an array)."""
-    if isinstance(value, dict):
-        return {name: _hidden(item) for name, item in value.items()}
-    if isinstance(value, list):
-        return [_hidden(item) for item in value]
-    return None if value is None else mask(value)
-
-
-def _is_batch(key) -> bool:
-    return isinstance(key, str) and key.lower() == BATCH_KEY
+                value = leaf(item, item_batch, item_hidden)
+            if isinstance(target, dict):
+                target[key] = value
+            else:
+                target.append(value)
+    return top
 
 
 def _longest_first(secrets: Iterable[str]) -> list[str]:
