@@ -173,7 +173,7 @@ def test_faults_and_the_operating_budget_apply_to_stubs(settings, clock):
 
 def test_latency_and_events(client, monkeypatch):
     slept, fired = [], []
-    monkeypatch.setattr(stub_answer.walltime, "sleep", slept.append)
+    monkeypatch.setattr(stub_answer, "wait", slept.append)
     monkeypatch.setattr(stub_answer, "fire_stub_events",
                         lambda emulator, portal, caller, events: fired.append(
                             (portal, caller.user_id, events)))
