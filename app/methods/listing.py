@@ -7,7 +7,8 @@ list-methods-pecularities.md, api-reference/user/user-get.md, crm/universal/crm-
 and the REST module's IRestService:
 
 * **filter**: keys are field names, matched case-insensitively, with an optional prefix:
-  ``=`` (default) equal, ``!``/``!=`` not equal, ``>``, ``>=``, ``<``, ``<=``, ``@`` in,
+  none: equal, or LIKE when a text value holds ``%`` (user-get.md's ``{"NAME": "Iv%"}``); ``=``
+  exactly equal, ``!``/``!=`` not equal, ``>``, ``>=``, ``<``, ``<=``, ``@`` in,
   ``!@`` not in, ``%`` contains (``?`` too), ``!%`` does not contain, ``=%``/``%=`` LIKE with
   ``%``/``_`` wildcards, ``!=%``/``!%=`` NOT LIKE, ``><``/``!><`` between two values
   (inclusive). An array value means IN (NOT IN under ``!``). Integer keys hold sub-filters with
@@ -164,6 +165,7 @@ class _Condition:
     def __init__(self, operation: str, field: str, value):
         self.negate = operation.startswith("!")
         self.operation = operation.lstrip("!") or "="
+        self.plain = operation.lstrip("!") == ""  # no `=`: a text value's `%` is a wildcard
         self.field = field.upper()
         if isinstance(value, (list, dict)):
             self.values = php.array_values(value)
@@ -181,10 +183,14 @@ class _Condition:
         found = any(outcomes)
         return not found if self.negate else found
 
+    def _pattern(self, target) -> bool:
+        return self.plain and isinstance(target, str) and "%" in target
+
     def _one(self, actual) -> bool | None:
         operation = self.operation
         if operation in ("=", "@"):
-            return _any(_equal(actual, target) for target in self.values)
+            return _any(_like(_text(actual), _text(target)) if self._pattern(target)
+                        else _equal(actual, target) for target in self.values)
         if operation in ("%", "?"):
             text = _text(actual)
             return any(_text(target) in text for target in self.values)
