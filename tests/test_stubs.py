@@ -173,7 +173,7 @@ def test_faults_and_the_operating_budget_apply_to_stubs(settings, clock):
 
 def test_latency_and_events(client, monkeypatch):
     slept, fired = [], []
-    monkeypatch.setattr(stub_answer.walltime, "sleep", slept.append)
+    monkeypatch.setattr(stub_answer, "wait", slept.append)
     monkeypatch.setattr(stub_answer, "fire_stub_events",
                         lambda emulator, portal, caller, events: fired.append(
                             (portal, caller.user_id, events)))
@@ -299,3 +299,25 @@ def test_a_recorded_page_is_answered_as_it_was(client):
     add(client, method="department.get", result=[{"ID": "1"}, {"ID": "2"}], list=False)
     plain = call(client, "department.get", {"filter": {"ID": 2}}).get_json()
     assert plain["result"] == [{"ID": "1"}, {"ID": "2"}] and "total" not in plain
+
+
+def test_stubs_belong_to_one_portal(client):
+    seeded = client.post("/_emulator/seed", json={
+        "name": "acme", "domain": "acme.localhost", "users": [{"id": 1}],
+        "webhooks": [{"user_id": 1, "code": "acmetoken", "scopes": ["crm"]}],
+        "stubs": [{"method": "crm.deal.get", "result": "acme's"}]})
+    assert seeded.status_code == 200
+    assert client.post("/_emulator/stubs?portal=acme", json={
+        "method": "crm.lead.get", "result": 1}).status_code == 201
+    acme = {"Host": "acme.localhost"}
+    assert client.post("/rest/1/acmetoken/crm.deal.get", json={}, headers=acme
+                       ).get_json()["result"] == "acme's"
+    assert call(client, "crm.deal.get").status_code == 404
+    assert call(client, "crm.lead.get").status_code == 404
+    assert client.get(API).get_json() == {"items": []}
+    assert [s["method"] for s in client.get(f"{API}?portal=acme").get_json()["items"]] == [
+        "crm.deal.get", "crm.lead.get"]
+    bad = client.post("/_emulator/seed", json={"name": "acme", "domain": "acme.localhost",
+                                               "users": [{"id": 1}], "stubs": [{"method": "x"}]})
+    assert bad.status_code == 400 and "stubs[0].result" in bad.get_json()["error_description"]
+    assert len(client.get(f"{API}?portal=acme").get_json()["items"]) == 2  # unchanged

@@ -128,7 +128,6 @@ class RecordingProxy:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
-            session.trust_env = False  # loopback and the portal: never through a proxy
         return session
 
     def _record(self, path, segment, http_method, query, content_type, clean_body, body,

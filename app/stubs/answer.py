@@ -75,7 +75,7 @@ def answer(stub: dict, call: Call):
     hit = call.emulator.stubs.take(stub["id"])
     chosen = pick(stub["answers"], hit)
     if stub["latency"]:
-        walltime.sleep(stub["latency"])  # a slow method is slow in real time, like a fault
+        wait(stub["latency"])
     if "error" in chosen:
         raise errors.emulated_fault(chosen["error"], chosen.get("error_description", ""),
                                     chosen.get("status", 400))
@@ -87,6 +87,11 @@ def answer(stub: dict, call: Call):
     if is_list(result, chosen.get("list")):
         return list_result(result, call)
     return result
+
+
+def wait(seconds: float) -> None:
+    """A stub's latency: a slow method is slow in real time, like a fault's."""
+    walltime.sleep(seconds)
 
 
 def pick(answers: list[dict], hit: int) -> dict:

@@ -166,8 +166,7 @@ class Replayer:
         self.token = token
         self.timeout = timeout
         self.verify = verify
-        self.session = requests.Session()
-        self.session.trust_env = False
+        self.session = requests.Session()  # REQUESTS_CA_BUNDLE applies (b24emu serve --tls)
 
     def send(self, call: dict, auth: str) -> requests.Response:
         """One recorded request, with the emulator's credentials."""
