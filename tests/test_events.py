@@ -348,3 +348,15 @@ def test_firing_reaches_only_active_apps_and_matching_events(call, emulator):
     assert fire(emulator, "default", "ONCRMDEALADD", {})["deliveries"] == []
     rows, total = emulator.events.deliveries("default")
     assert total == 1 and rows[0]["status"] == "queued" and rows[0]["created_at"] == T0
+
+
+def test_reset_data_forgets_queues_and_reset_all_the_handlers(call, client, emulator):
+    assert result(call, "event.bind", event="ONCRMDEALADD", handler=HANDLER)
+    assert result(call, "event.bind", event="ONCRMDEALUPDATE", event_type="offline")
+    fire(emulator, "default", "ONCRMDEALADD", {})
+    fire(emulator, "default", "ONCRMDEALUPDATE", {})
+    removed = client.post("/_emulator/reset", json={"scope": "data"}).get_json()["removed"]
+    assert (removed["event_deliveries"], removed["event_offline"]) == (1, 1)
+    assert len(result(call, "event.get")) == 2
+    removed = client.post("/_emulator/reset", json={"scope": "all"}).get_json()["removed"]
+    assert removed["event_handlers"] == 2 and result(call, "event.get") == []
