@@ -172,6 +172,9 @@ def test_handler_hosts_are_loopback_or_allowed(call, settings, clock, tmp_path):
                 "http://127.0.0.1.nip.io/h", "http://localhost.example.com/h"):
         assert error(call, "event.bind", event="ONCRMDEALADD", handler=url)[1] == (
             "ERROR_WRONG_HANDLER_URL"), url
+    assert error(call, "event.bind", event="ONCRMDEALADD",
+                 handler="http://127.0.0.1/" + "a" * 2048) == (
+        400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL: longer than 2048 characters")
     for url in ("http://localhost:8000/h", "http://127.0.0.2/h", "https://[::1]:9/h"):
         assert result(call, "event.bind", event="ONCRMDEALADD", handler=url) is True
     fixture = tmp_path / "portal.json"

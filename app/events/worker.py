@@ -24,6 +24,7 @@ import secrets
 import socket
 import threading
 import time as walltime
+import weakref
 
 import requests
 from b24emu.events import payload
@@ -97,7 +98,7 @@ class DeliveryWorker:
                 for index in range(self.threads)]
             for thread in self._running:
                 thread.start()
-            atexit.register(self.stop)
+            atexit.register(_stop_at_exit, weakref.ref(self))
             self.emulator.events.requeue_orphans(_process_alive)
 
     def wake(self) -> None:
@@ -121,9 +122,9 @@ class DeliveryWorker:
             threads = list(self._running)
         with self._wake:
             self._wake.notify_all()
-        limit = self.timeout + 1 if timeout is None else timeout
+        deadline = walltime.monotonic() + (self.timeout + 1 if timeout is None else timeout)
         for thread in threads:
-            thread.join(limit)
+            thread.join(max(0.0, deadline - walltime.monotonic()))
         if self._session is not None:
             self._session.close()
 
@@ -229,6 +230,13 @@ class DeliveryWorker:
         })
         log.info("event %s => %s %s %s", delivery["event_name"], delivery["url"],
                  http_status or "-", error or status)
+
+
+def _stop_at_exit(worker_ref) -> None:
+    """At interpreter exit: let a delivery in flight finish (bounded by its timeout)."""
+    worker = worker_ref()
+    if worker is not None:
+        worker.stop()
 
 
 def _reason(error: Exception) -> str:
