@@ -387,3 +387,22 @@ def test_b24emu_serve_with_two_workers_delivers_each_event_once_and_stops_cleanl
         output = server.stop()
     assert server.process.returncode == 0, output
     assert "Traceback" not in output
+
+
+def test_offline_events_round_trip_over_http(b24emu):
+    """Bind offline, fire, reserve with clear=0, read the same records again with process_id,
+    clear them: the queue an app behind a firewall polls."""
+    assert rest(b24emu, "event.bind", event="ONCRMDEALUPDATE",
+                event_type="offline").json()["result"] is True
+    fired = b24emu.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 5}})
+    assert (fired["deliveries"], fired["offline"]) == ([], 1)
+    got = rest(b24emu, "event.offline.get", clear=0).json()["result"]
+    [record] = got["events"]
+    assert record["EVENT_NAME"] == "ONCRMDEALUPDATE" and record["EVENT_DATA"] == {
+        "FIELDS": {"ID": 5}}
+    assert record["EVENT_ADDITIONAL"] == {"user_id": 1}
+    again = rest(b24emu, "event.offline.get", process_id=got["process_id"]).json()["result"]
+    assert again == got  # the same process gets its records back (and, clear=1, drops them)
+    assert rest(b24emu, "event.offline.list").json()["result"] == []
+    assert rest(b24emu, "event.offline.get", process_id=got["process_id"]).json()[
+        "result"] == {"process_id": got["process_id"], "events": []}
