@@ -194,7 +194,7 @@ class DeliveryWorker:
             with session.post(url, data=body.encode("ascii"), timeout=self.timeout,
                               allow_redirects=False, stream=True,
                               headers={"Content-Type": "application/x-www-form-urlencoded",
-                                       "User-Agent": "Bitrix24 Webhook Engine"}) as response:
+                                       "User-Agent": "b24emu event delivery"}) as response:
                 chunks, size = [], 0
                 for chunk in response.iter_content(256):
                     chunks.append(chunk)
