@@ -114,6 +114,7 @@ def fire_event():
     portal = _portal_of(body["portal"])
     user = body["user"]
     user = _first_admin(emulator(), portal) if user == FIRST_ADMIN else _user(portal, user)
+    emulator().sync()  # the shared clock: the event's time
     fired = fire(emulator(), portal, body["event"], body["data"], user,
                  auth_connector=body["auth_connector"])
     return jsonify(portal=portal, **fired), 202
@@ -165,6 +166,7 @@ def install_app(client_id: str):
             check_handler_url(body["handler"], allowed_hosts(emu.settings.event_hosts))
         except BitrixError as error:
             raise invalid("handler", error.description) from None
+    emu.sync()
     emu.portals.set_app_active(portal, client_id, True)
     if body["handler"] is not None:
         try:

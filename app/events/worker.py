@@ -107,11 +107,6 @@ class DeliveryWorker:
         with self._wake:
             self._wake.notify()
 
-    @property
-    def running(self) -> bool:
-        """Whether this process's threads run."""
-        return self._pid == os.getpid() and not self._stop.is_set()
-
     def stop(self, timeout: float | None = None) -> None:
         """Stop the threads: each finishes the delivery it is sending (bounded by its timeout)."""
         with self._lock:
