@@ -172,6 +172,9 @@ def test_handler_hosts_are_loopback_or_allowed(call, settings, clock, tmp_path):
                 "http://127.0.0.1.nip.io/h", "http://localhost.example.com/h"):
         assert error(call, "event.bind", event="ONCRMDEALADD", handler=url)[1] == (
             "ERROR_WRONG_HANDLER_URL"), url
+    assert error(call, "event.bind", event="ONCRMDEALADD",
+                 handler="http://127.0.0.1/" + "a" * 2048) == (
+        400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL: longer than 2048 characters")
     for url in ("http://localhost:8000/h", "http://127.0.0.2/h", "https://[::1]:9/h"):
         assert result(call, "event.bind", event="ONCRMDEALADD", handler=url) is True
     fixture = tmp_path / "portal.json"
@@ -348,3 +351,45 @@ def test_firing_reaches_only_active_apps_and_matching_events(call, emulator):
     assert fire(emulator, "default", "ONCRMDEALADD", {})["deliveries"] == []
     rows, total = emulator.events.deliveries("default")
     assert total == 1 and rows[0]["status"] == "queued" and rows[0]["created_at"] == T0
+
+
+def test_reset_data_forgets_queues_and_reset_all_the_handlers(call, client, emulator):
+    assert result(call, "event.bind", event="ONCRMDEALADD", handler=HANDLER)
+    assert result(call, "event.bind", event="ONCRMDEALUPDATE", event_type="offline")
+    fire(emulator, "default", "ONCRMDEALADD", {})
+    fire(emulator, "default", "ONCRMDEALUPDATE", {})
+    removed = client.post("/_emulator/reset", json={"scope": "data"}).get_json()["removed"]
+    assert (removed["event_deliveries"], removed["event_offline"]) == (1, 1)
+    assert len(result(call, "event.get")) == 2
+    removed = client.post("/_emulator/reset", json={"scope": "all"}).get_json()["removed"]
+    assert removed["event_handlers"] == 2 and result(call, "event.get") == []
+
+
+def test_a_full_queue_records_dropped_deliveries(call, emulator, monkeypatch):
+    monkeypatch.setattr("b24emu.events.store.MAX_QUEUED", 2)
+    assert result(call, "event.bind", event="ONCRMDEALADD", handler=HANDLER)
+    ids = [fire(emulator, "default", "ONCRMDEALADD", {"n": n})["deliveries"][0] for n in range(3)]
+    rows = {row["id"]: row for row in emulator.events.deliveries("default")[0]}
+    assert [rows[i]["status"] for i in ids] == ["queued", "queued", "dropped"]
+    assert rows[ids[2]]["error"] == "queue full (2 waiting)"
+
+
+def test_old_deliveries_and_the_tokens_they_carried_are_trimmed(call, emulator, monkeypatch):
+    from b24emu.events.store import DELIVERED
+    from b24emu.store.portals import token_hash
+
+    monkeypatch.setattr("b24emu.events.store.HISTORY_KEPT", 5)
+    assert result(call, "event.bind", event="ONCRMDEALADD", handler=HANDLER)
+    tokens = {}
+    for n in range(40):
+        [delivery_id] = fire(emulator, "default", "ONCRMDEALADD", {"n": n}, 1)["deliveries"]
+        issued = emulator.portals.issue_tokens("default", "local.crm.app", 1, T0, refresh=False)
+        tokens[delivery_id] = issued["access_token"]
+        emulator.events.finish(delivery_id, status=DELIVERED, sent_at=T0, duration=0.0,
+                               http_status=200, response="ok", error=None,
+                               token_hash=token_hash(issued["access_token"]))
+    kept = sorted(row["id"] for row in emulator.events.deliveries("default", limit=100)[0])
+    assert kept == list(range(28, 41))  # trimmed at the 32nd: the newest 5 of them stay
+    assert all(emulator.portals.token("default", tokens[i]) is None for i in range(1, 28))
+    assert all(emulator.portals.token("default", tokens[i]) for i in range(28, 41))
+    assert emulator.portals.token("default", "admintoken") is not None

@@ -319,7 +319,7 @@ def test_onofflineevent_is_sent_at_most_once_per_min_timeout(b24emu, handler):
 def test_the_control_api_refuses_bad_input(b24emu):
     def post(body):
         reply = requests.post(b24emu.url + "/_emulator/events", json=body, timeout=10)
-        return reply.status_code, reply.json()["error"]
+        return reply.status_code, reply.json().get("error")
 
     assert post({"event": "ON CRM"}) == (400, "invalid_parameter")
     assert post({"data": {}}) == (400, "invalid_parameter")
@@ -327,6 +327,9 @@ def test_the_control_api_refuses_bad_input(b24emu):
     assert post({"event": "ONCRMDEALADD", "user": "1"}) == (400, "invalid_parameter")
     assert post({"event": "ONCRMDEALADD", "portal": "nope"}) == (404, "portal_not_found")
     assert post({"event": "ONCRMDEALADD", "typo": 1}) == (400, "invalid_parameter")
+    assert post({"event": "ONCRMDEALADD", "data": {"x": "y" * 70000}}) == (
+        400, "invalid_parameter")
+    assert post({"event": "ONCRMDEALADD", "data": {"x": "y" * 60000}}) == (202, None)
     listed = requests.get(b24emu.url + "/_emulator/events/deliveries?status=lost", timeout=10)
     assert listed.status_code == 400
     one = requests.get(b24emu.url + "/_emulator/events/deliveries/99999999999999999999",
@@ -357,3 +360,49 @@ def test_the_command_line_fires_and_lists(b24emu, handler, capsys):
     assert main(["events", "fire", "ONCRMDEALUPDATE", "--data", "{nope",
                  "--url", b24emu.url]) == 2
     assert main(["events", "fire", "BAD NAME", "--url", b24emu.url]) == 1
+
+
+def test_b24emu_serve_with_two_workers_delivers_each_event_once_and_stops_cleanly(tmp_path,
+                                                                                   handler):
+    """The real server (gunicorn, 2 worker processes): both processes queue and send; each
+    delivery is claimed by exactly one; SIGTERM ends the delivery threads with the workers."""
+    from b24emu.testing.client import EmulatorClient
+
+    from tests.test_server import Server
+
+    server = Server(tmp_path / "db.sqlite3", "fixtures/default.json",
+                    extra_env={"B24EMU_RATE_LIMIT": "off"})
+    try:
+        reply = requests.post(f"{server.base}/rest/event.bind", timeout=10, json={
+            "auth": EVENTS_TOKEN, "event": "ONCRMDEALADD", "handler": handler.url})
+        assert reply.json()["result"] is True
+        control = EmulatorClient(server.base)
+        ids = [control.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": n}})["deliveries"][0]
+               for n in range(30)]
+        rows = control.wait_for_deliveries(ids, timeout=60)
+        assert {row["status"] for row in rows} == {"delivered"}
+        got = sorted(int(handler.next()["params"]["data"]["FIELDS"]["ID"]) for _ in ids)
+        assert got == list(range(30)) and handler.received.empty()
+    finally:
+        output = server.stop()
+    assert server.process.returncode == 0, output
+    assert "Traceback" not in output
+
+
+def test_offline_events_round_trip_over_http(b24emu):
+    """Bind offline, fire, reserve with clear=0, read the same records again with process_id,
+    clear them: the queue an app behind a firewall polls."""
+    assert rest(b24emu, "event.bind", event="ONCRMDEALUPDATE",
+                event_type="offline").json()["result"] is True
+    fired = b24emu.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 5}})
+    assert (fired["deliveries"], fired["offline"]) == ([], 1)
+    got = rest(b24emu, "event.offline.get", clear=0).json()["result"]
+    [record] = got["events"]
+    assert record["EVENT_NAME"] == "ONCRMDEALUPDATE" and record["EVENT_DATA"] == {
+        "FIELDS": {"ID": 5}}
+    assert record["EVENT_ADDITIONAL"] == {"user_id": 1}
+    again = rest(b24emu, "event.offline.get", process_id=got["process_id"]).json()["result"]
+    assert again == got  # the same process gets its records back (and, clear=1, drops them)
+    assert rest(b24emu, "event.offline.list").json()["result"] == []
+    assert rest(b24emu, "event.offline.get", process_id=got["process_id"]).json()[
+        "result"] == {"process_id": got["process_id"], "events": []}

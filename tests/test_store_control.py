@@ -126,7 +126,8 @@ def test_reset_removes_a_portals_data_only(emulator, rest):
     rest.result("im.notify.personal.add", {"USER_ID": 2, "MESSAGE": "x"})
     arm(emulator)
     removed = emulator.control.reset("default", everything=False)
-    assert removed == {"notifications": 1, "journal": 1}
+    assert removed == {"notifications": 1, "journal": 1, "event_deliveries": 0,
+                       "event_offline": 0}
     assert len(emulator.control.faults("default")) == 1
     emulator.control.reset("default", everything=True)
     assert emulator.control.faults("default") == [] and not emulator.control.snapshot().faults_armed

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+
 from b24emu.control.api import bp
 from b24emu.control.schemas import (
     MAX_INT,
@@ -31,11 +33,12 @@ from b24emu.events.hosts import allowed_hosts, check_handler_url
 from b24emu.events.store import DELIVERED, DROPPED, FAILED, QUEUED, SENDING, BindError
 from b24emu.rest.errors import BitrixError
 from flask import jsonify
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 STATUSES = (QUEUED, SENDING, DELIVERED, FAILED, DROPPED)
 INSTALL_EVENT = "ONAPPINSTALL"
 FIRST_ADMIN = 0  # `user` absent: the portal's first active admin caused the event
+MAX_DATA_BYTES = 65536  # an event's data, as JSON (each queued delivery keeps a copy)
 
 
 class FireBody(Schema):
@@ -51,6 +54,11 @@ class FireBody(Schema):
     user = fields.Integer(load_default=FIRST_ADMIN, allow_none=True, strict=True,
                           validate=validate.Range(min=1, max=MAX_INT))
     auth_connector = fields.String(load_default=None, validate=validate.Length(max=255))
+
+    @validates("data")
+    def _small_enough(self, value, **kwargs):
+        if len(json.dumps(value)) > MAX_DATA_BYTES:
+            raise ValidationError(f"larger than {MAX_DATA_BYTES} bytes as JSON")
 
 
 class DeliveryQuery(_Query, _Paging):
@@ -106,6 +114,7 @@ def fire_event():
     portal = _portal_of(body["portal"])
     user = body["user"]
     user = _first_admin(emulator(), portal) if user == FIRST_ADMIN else _user(portal, user)
+    emulator().sync()  # the shared clock: the event's time
     fired = fire(emulator(), portal, body["event"], body["data"], user,
                  auth_connector=body["auth_connector"])
     return jsonify(portal=portal, **fired), 202
@@ -157,6 +166,7 @@ def install_app(client_id: str):
             check_handler_url(body["handler"], allowed_hosts(emu.settings.event_hosts))
         except BitrixError as error:
             raise invalid("handler", error.description) from None
+    emu.sync()
     emu.portals.set_app_active(portal, client_id, True)
     if body["handler"] is not None:
         try:

@@ -93,8 +93,9 @@ SCHEMAS = {
         "method": {"type": "string"}, "auth_type": {"type": ["string", "null"]},
         "credential": {"type": ["string", "null"]}, "user_id": {"type": ["integer", "null"]},
         "client_ip": {"type": "string"}, "params": {"type": ["object", "null"]},
-        "status": {"type": "integer"}, "error": {"type": ["string", "null"]},
-        "duration": {"type": "number"}}},
+        "status": {"type": ["integer", "null"], "description": "null: an event delivery "
+                                                                 "that got no answer"},
+        "error": {"type": ["string", "null"]}, "duration": {"type": "number"}}},
     "Fault": {"type": "object", "properties": {
         "id": {"type": "integer"}, "method": {"type": "string"},
         "error": {"type": ["string", "null"]}, "description": {"type": "string"},

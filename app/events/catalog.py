@@ -71,14 +71,6 @@ def bindable(event: str, scopes) -> bool:
     return event in events_of({*scopes, GLOBAL_SCOPE})
 
 
-def scope_of(event: str) -> str | None:
-    """The scope an event belongs to, or None for an event the emulator does not know."""
-    for scope, names in EVENTS_BY_SCOPE.items():
-        if event in names:
-            return scope
-    return None
-
-
 def clean_options(event: str, options) -> dict:
     """event.bind `options`: only the ones the event allows, converted as the portal does."""
     allowed = ALLOWED_OPTIONS.get(event, {})

@@ -26,7 +26,7 @@ def fire(emulator, portal: str, event: str, data=None, user_id: int | None = Non
 
     Online handlers get a delivery queued (sent in the background, see
     `b24emu.events.worker`); offline handlers get a record in their app's offline queue, except
-    the queue whose `auth_connector` caused the change. Apps with new offline records are
+    the queue whose `auth_connector` caused the change. Apps whose offline queue got a record are
     notified through their `ONOFFLINEEVENT` handlers (at most once per `minTimeout`).
     `only_app` limits the event to one application's handlers (ONAPPINSTALL goes to the app
     being installed only). Returns `{"event", "deliveries": [ids], "offline": records stored}`.
@@ -50,22 +50,22 @@ def fire(emulator, portal: str, event: str, data=None, user_id: int | None = Non
             offline += 1
             touched_apps.add(handler.client_id)
             continue
-        queued.append(_enqueue(events, handler, data, handler.user_id or user_id or 0, now, base))
+        queued.append(_enqueue(events, handler, data, user_id, now, base))
     for client_id in sorted(touched_apps):
         for handler in events.handlers(portal, client_id=client_id, event_name=OFFLINE_NOTICE):
             timeout = handler.options.get("minTimeout", DEFAULT_MIN_TIMEOUT)
             if not handler.offline and events.take_notification_slot(handler.id, now, timeout):
-                queued.append(_enqueue(events, handler, [], handler.user_id or user_id or 0,
-                                       now, base))
+                queued.append(_enqueue(events, handler, [], user_id, now, base))
     if queued:
         emulator.deliveries.wake()
     return {"event": name, "deliveries": queued, "offline": offline}
 
 
-def _enqueue(events, handler, data, user_id: int, now: float, base_url: str) -> int:
+def _enqueue(events, handler, data, user_id: int | None, now: float, base_url: str) -> int:
+    """Queue one delivery; its user is the handler's `auth_type`, else who caused the event."""
     delivery_id, _status = events.enqueue(
-        handler, data, user_id, now, refresh_token=handler.event_name in SENDS_REFRESH_TOKEN,
-        base_url=base_url)
+        handler, data, handler.user_id or user_id or 0, now,
+        refresh_token=handler.event_name in SENDS_REFRESH_TOKEN, base_url=base_url)
     return delivery_id
 
 

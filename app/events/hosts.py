@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from b24emu.rest import errors
 
 LOOPBACK_NAMES = frozenset({"localhost"})
+MAX_URL_LENGTH = 2048  # longer handler URLs are refused (the emulator keeps each one it binds)
 
 
 def allowed_hosts(setting: str) -> frozenset[str]:
@@ -33,6 +34,8 @@ def is_loopback(host: str) -> bool:
 
 def check_handler_url(url: str, allowed: frozenset[str]) -> str:
     """The handler URL, or the portal's error for it (and the emulator's for a foreign host)."""
+    if len(url) > MAX_URL_LENGTH:
+        raise errors.wrong_handler_url(f": longer than {MAX_URL_LENGTH} characters")
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()

@@ -24,6 +24,7 @@ import secrets
 import socket
 import threading
 import time as walltime
+import weakref
 
 import requests
 from b24emu.events import payload
@@ -97,7 +98,7 @@ class DeliveryWorker:
                 for index in range(self.threads)]
             for thread in self._running:
                 thread.start()
-            atexit.register(self.stop)
+            atexit.register(_stop_at_exit, weakref.ref(self))
             self.emulator.events.requeue_orphans(_process_alive)
 
     def wake(self) -> None:
@@ -105,11 +106,6 @@ class DeliveryWorker:
         self.ensure_started()
         with self._wake:
             self._wake.notify()
-
-    @property
-    def running(self) -> bool:
-        """Whether this process's threads run."""
-        return self._pid == os.getpid() and not self._stop.is_set()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the threads: each finishes the delivery it is sending (bounded by its timeout)."""
@@ -121,9 +117,9 @@ class DeliveryWorker:
             threads = list(self._running)
         with self._wake:
             self._wake.notify_all()
-        limit = self.timeout + 1 if timeout is None else timeout
+        deadline = walltime.monotonic() + (self.timeout + 1 if timeout is None else timeout)
         for thread in threads:
-            thread.join(limit)
+            thread.join(max(0.0, deadline - walltime.monotonic()))
         if self._session is not None:
             self._session.close()
 
@@ -193,7 +189,7 @@ class DeliveryWorker:
             with session.post(url, data=body.encode("ascii"), timeout=self.timeout,
                               allow_redirects=False, stream=True,
                               headers={"Content-Type": "application/x-www-form-urlencoded",
-                                       "User-Agent": "Bitrix24 Webhook Engine"}) as response:
+                                       "User-Agent": "b24emu event delivery"}) as response:
                 chunks, size = [], 0
                 for chunk in response.iter_content(256):
                     chunks.append(chunk)
@@ -229,6 +225,13 @@ class DeliveryWorker:
         })
         log.info("event %s => %s %s %s", delivery["event_name"], delivery["url"],
                  http_status or "-", error or status)
+
+
+def _stop_at_exit(worker_ref) -> None:
+    """At interpreter exit: let a delivery in flight finish (bounded by its timeout)."""
+    worker = worker_ref()
+    if worker is not None:
+        worker.stop()
 
 
 def _reason(error: Exception) -> str:

@@ -150,13 +150,6 @@ class PortalStore:
                                         refresh=refresh)
         return {**issued, "scopes": json.loads(scopes)}
 
-    def forget_access_tokens(self, digests: list[str]) -> None:
-        """Delete access tokens by their digests (the emulator prunes tokens it issued)."""
-        if digests:
-            with self.database.write() as db:
-                db.conn.executemany("DELETE FROM tokens WHERE access_hash = ? AND kind = 'access'",
-                                    [(digest,) for digest in digests])
-
     def set_app_active(self, portal: str, client_id: str, active: bool) -> None:
         """Install (activate) or uninstall (deactivate) an application."""
         with self.database.write() as db:

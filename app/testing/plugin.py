@@ -6,8 +6,8 @@ Fixtures:
   server on 127.0.0.1:<free port>, on a temporary SQLite file, with the default portal (or the
   fixture you name). Rate limit off unless asked. Yields a `RunningEmulator`: `.url`,
   `.webhook_url`, `.oauth_token`, `.client` (EmulatorClient) and shortcuts
-  `.notifications()`, `.reset()`, `.fault()`, `.stub()`, `.freeze_clock()`,
-  `.advance_clock()`...
+  `.notifications()`, `.reset()`, `.fault()`, `.stub()`, `.freeze_clock()`, `.advance_clock()`,
+  `.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 5}})`, `.deliveries()`...
 - `b24emu_shared` (function scope, backed by one session-wide emulator): faster for large suites;
   before each test it is reset (`reset("all")`, faults cleared, clock back to real time). Marker
   options do not apply to it; the ini options do.
