@@ -204,13 +204,13 @@ def _filterable(scopes) -> set[str] | None:
     return fields
 
 
-def _clean(conditions: dict, filterable: set[str]) -> dict:
+def _clean(conditions: dict, filterable: set[str], depth: int = 0) -> dict:
     """Drop conditions on fields the caller may not read or a portal does not know."""
     kept: dict = {}
     for key, value in conditions.items():
         if isinstance(key, int):
-            if isinstance(value, dict):
-                kept[key] = _clean(upper_keys(value), filterable)
+            if isinstance(value, dict) and depth < listing.MAX_GROUP_DEPTH:
+                kept[key] = _clean(upper_keys(value), filterable, depth + 1)
             continue
         if not isinstance(key, str):
             continue
