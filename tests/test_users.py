@@ -71,6 +71,7 @@ def test_user_get_lists_everyone_with_total_and_no_next(rest):
     ({"FILTER": {"UF_DEPARTMENT": 7}}, []),
     ({"FILTER": {"NAME_SEARCH": "gone"}}, [3]),
     ({"FILTER": {"NO_SUCH_FIELD": "x"}}, [1, 2, 3]),  # unknown fields are ignored
+    ({"FILTER": {"NAME": "", "@ID": [], "ACTIVE": False}}, [1, 2, 3]),  # so are empty values
     ({"NAME": "Carol"}, [3]),  # legacy: filter fields at the top level
     ({"UF_DEPARTMENT": 1, "SORT": "ID", "ORDER": "desc"}, [3, 2, 1]),
     ({"sort": "NAME", "order": "ASC"}, [1, 2, 3]),

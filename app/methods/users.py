@@ -15,7 +15,8 @@ unless the fixture sets it.
 example, `{"UF_DEPARTMENT": 1, "SORT": "ID", ...}`) count when no FILTER array is sent. Filtering,
 `select` and paging (50 a page, `start=-1` without the count) are the list engine's
 (b24emu.methods.listing). A filter on a field the caller's scope does not read, or on a field no
-user has and the docs do not list, is ignored as a portal ignores it.
+user has and the docs do not list, is ignored as a portal ignores it; so is a condition whose
+value is empty ("", false, an empty array: CUser::GetList skips those).
 """
 
 from __future__ import annotations
@@ -215,6 +216,8 @@ def _clean(conditions: dict, filterable: set[str], depth: int = 0) -> dict:
         if not isinstance(key, str):
             continue
         field = _KEY.match(key).group(2).upper()
+        if value is None or value is False or value in ("", [], {}):
+            continue  # CUser::GetList skips a condition whose value is empty
         if key.upper() == "LOGIC" or field in filterable or uf.CUSTOM_FIELD.match(field):
             kept[key] = value
     return kept
