@@ -77,6 +77,9 @@ def test_user_get_lists_everyone_with_total_and_no_next(rest):
     ({"sort": "NAME", "order": "ASC"}, [1, 2, 3]),
     ({"sort": "LAST_NAME", "order": "DESC"}, [3, 2, 1]),
     ({"sort": "nonsense"}, [1, 2, 3]),
+    ({"order": {"ID": "DESC"}}, [3, 2, 1]),  # an object, as list helpers send it
+    ({"sort": {"NAME": "DESC"}}, [3, 2, 1]),
+    ({"order": {"ID": "ASC"}, "filter": {">ID": 1}}, [2, 3]),
 ])
 def test_user_get_filter_and_sort(rest, params, expected):
     body = rest.webhook("user.get", params).get_json()

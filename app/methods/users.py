@@ -232,11 +232,13 @@ def _name_search(record: dict, value) -> bool:
 
 
 def _order(params: dict, filterable: set[str]) -> dict:
-    """`sort` (a field) and `order` (ASC/DESC), default ID ascending; `sort` as an object of
-    field: direction works too."""
+    """`sort` (a field) and `order` (ASC/DESC), default ID ascending; `sort` (or `order` alone)
+    as an object of field: direction works too."""
     sort, direction = params.get("SORT"), params.get("ORDER")
     if isinstance(sort, dict):
         return sort
+    if isinstance(direction, dict) and sort is None:
+        return direction  # `order: {ID: "ASC"}`, as the JS SDK's callList sends it
     field = php.to_str(sort).strip().upper() if sort is not None else "ID"
     if field not in filterable and not uf.CUSTOM_FIELD.match(field):
         field = "ID"
