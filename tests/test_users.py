@@ -402,3 +402,21 @@ def test_im_users_agree_with_user_get(default_portal, clock):
     assert default_portal("user.get", FILTER={"IS_ONLINE": "Y"})["total"] == 1
     clock.advance(401)  # 1441 s after the last activity
     assert default_portal("user.current")["result"]["IS_ONLINE"] == "N"
+
+
+def test_email_users_are_listed_only_when_asked_for(tmp_path, clock):
+    """user-get.md: the method returns all users except e-mail users; USER_TYPE finds them."""
+    fixture = tmp_path / "types.json"
+    fixture.write_text(json.dumps({"users": [
+        {"id": 1}, {"id": 2, "USER_TYPE": "extranet"}, {"id": 3, "USER_TYPE": "email"}],
+        "webhooks": [{"id": 1, "user_id": 1, "code": "t", "scopes": ["user"]}]}))
+    client = create_app(Settings(db=str(tmp_path / "t.sqlite3"), fixtures=str(fixture)),
+                        clock=clock).test_client()
+
+    def listed(method="user.get", **params):
+        return ids(client.post(f"/rest/1/t/{method}", json=params).get_json()["result"])
+
+    assert listed() == [1, 2]
+    assert listed(FILTER={"USER_TYPE": "email"}) == [3]
+    assert listed(FILTER={"!USER_TYPE": "employee"}) == [2, 3]
+    assert listed("user.search", FILTER={"USER_TYPE": "extranet"}) == [2]

@@ -187,6 +187,10 @@ def _user_list(call: Call, conditions: dict, keep=None) -> Page:
         records = [record for record in records if keep(record)]
     filterable = _filterable(scopes)
     conditions = _clean(conditions, filterable)
+    if not any(isinstance(key, str) and _KEY.match(key).group(2).upper() == uf.USER_TYPE
+               for key in conditions):
+        # user-get.md: e-mail users are left out (unless USER_TYPE asks for them)
+        records = [record for record in records if record.get(uf.USER_TYPE) != "email"]
     search = conditions.pop(NAME_SEARCH, None)
     if search is not None:
         records = [record for record in records if _name_search(record, search)]
