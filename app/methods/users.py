@@ -92,9 +92,10 @@ def _iso(value, zone) -> str:
 
 
 def _online(last_activity: str, now: float) -> str:
-    if not last_activity:
+    try:
+        seen = datetime.fromisoformat(last_activity).timestamp()
+    except ValueError:  # none (or not a date)
         return "N"
-    seen = datetime.fromisoformat(last_activity).timestamp()
     return "Y" if 0 <= now - seen <= ONLINE_SECONDS else "N"
 
 
