@@ -60,6 +60,23 @@ def minimal(**changes) -> dict:
                     "tokens": [{"access_token": "t", "user_id": 1, "expires_at": "tomorrow"}]}]),
      "apps[0].tokens[0].expires_at: Not a valid datetime."),
     (minimal(colour="blue"), "colour: Unknown field."),
+    ({"users": [{"id": 1, "PERSONAL_CITYY": "x"}]},
+     "users[0].PERSONAL_CITYY: not a documented user field (user-scope.md) nor a UF_ field"),
+    ({"users": [{"id": 1, "NAME": "Anna"}]}, "users[0].NAME: give it as 'name'"),
+    ({"users": [{"id": 1, "LAST_LOGIN": "yesterday"}]},
+     "users[0].LAST_LOGIN: not an ISO 8601 date or date-time"),
+    ({"users": [{"id": 1, "IS_ONLINE": "yes"}]}, 'users[0].IS_ONLINE: must be "Y" or "N"'),
+    ({"users": [{"id": 1, "USER_TYPE": "bot"}]},
+     "users[0].USER_TYPE: must be one of employee, extranet, email"),
+    ({"users": [{"id": 1, "WORK_POSITION": ["a"]}]},
+     "users[0].WORK_POSITION: must be a string or a number"),
+    (minimal(departments=[{"id": 1, "name": "A"}, {"id": 1, "name": "B"}]),
+     "departments[1].id: duplicate department id 1"),
+    (minimal(departments=[{"id": 1, "name": "A", "parent": 9}]),
+     "departments[0].parent: no such department"),
+    (minimal(departments=[{"id": 1, "name": "A", "head": 9}]), "departments[0].head: no such user"),
+    (minimal(departments=[{"id": 2, "name": "A"}]), "users[0].departments: no such department 1"),
+    (minimal(departments=[{"id": 1}]), "departments[0].name: Missing data for required field."),
 ])
 def test_bad_fixture_names_the_field(data, message):
     with pytest.raises(FixtureError) as caught:
@@ -91,3 +108,23 @@ def test_outside_a_checkout_the_default_portal_comes_from_the_package(tmp_path, 
     emulator = Emulator.open(Settings(db=str(tmp_path / "db.sqlite3")))
     assert [user["login"] for user in emulator.portals.users("default")] == [
         "admin", "bob", "carol"]
+
+
+def test_users_carry_any_documented_or_uf_field():
+    portal = parse_fixture({"users": [{"id": 1, "PERSONAL_CITY": "Berlin", "UF_USR_X": [1, 2],
+                                       "UF_SKILLS": "sql", "LAST_LOGIN": "2026-01-02"}],
+                            "departments": [{"id": 1, "name": "Company", "head": 1}]})
+    assert portal["users"][0]["extra"] == {"PERSONAL_CITY": "Berlin", "UF_USR_X": [1, 2],
+                                           "UF_SKILLS": "sql", "LAST_LOGIN": "2026-01-02"}
+    assert portal["departments"] == [{"id": 1, "name": "Company", "parent": None, "head": 1,
+                                      "sort": 500}]
+
+
+def test_default_portal_has_a_company_structure():
+    portal = load_fixture_file(DEFAULT)
+    departments = {department["id"]: department for department in portal["departments"]}
+    assert departments[1]["parent"] is None and departments[1]["head"] == 1
+    assert {department["parent"] for department in portal["departments"][1:]} == {1}
+    assert all(set(user["departments"]) <= set(departments) for user in portal["users"])
+    assert all(user["extra"]["WORK_POSITION"] and user["extra"]["PERSONAL_CITY"]
+               for user in portal["users"])

@@ -105,6 +105,17 @@ def test_sub_filters_with_logic_or():
     assert ids(list_page(USERS, filter=as_list)) == ["1"]
 
 
+def test_deep_sub_filters_stay_bounded():
+    nested = {"NAME": "Nobody"}
+    for _ in range(2000):
+        nested = {"0": nested}
+    assert ids(list_page(USERS, filter=nested)) == ["1", "2", "3", "10"]  # dropped past 32
+    shallow = {"NAME": "Anna"}
+    for _ in range(32):
+        shallow = {"0": shallow}
+    assert ids(list_page(USERS, filter=shallow)) == ["1"]
+
+
 def test_matches_one_item():
     assert matches(USERS[0], {"%NAME": "nn"})
     assert not matches(USERS[0], {"NAME": "Ivan"})

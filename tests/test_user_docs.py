@@ -122,3 +122,24 @@ def test_department_get_root_and_head(docs):
     body = docs("department.get", {"ID": 1}).get_json()
     assert body["result"] == [{"ID": "1", "NAME": "Company", "SORT": 500, "UF_HEAD": "1"}]
     assert docs("department.get", {}).get_json()["total"] == 6
+
+
+def test_department_get_filters_sorts_and_pages(docs):
+    def ids(body):
+        return [int(department["ID"]) for department in body["result"]]
+
+    assert ids(docs("department.get", {"ID": [2, 3]}).get_json()) == [2, 3]
+    assert ids(docs("department.get", {"NAME": "R&D"}).get_json()) == [15]
+    assert ids(docs("department.get", {"UF_HEAD": 1}).get_json()) == [1]
+    assert ids(docs("department.get", {"sort": "ID", "order": "DESC"}).get_json()) == [
+        17, 15, 4, 3, 2, 1]
+    # b24pysdk's as_list_fast: `>ID` at the top level, SORT/ORDER, start=-1
+    fast = docs("department.get", {">ID": 3, "SORT": "ID", "ORDER": "ASC", "start": -1})
+    assert ids(fast.get_json()) == [4, 15, 17]
+    assert list(fast.get_json()) == ["result", "time"]
+
+
+def test_department_get_needs_the_department_scope(docs):
+    reply = docs("department.get", {}, code="johntoken", user=3)  # scope: user
+    assert reply.status_code == 401
+    assert reply.get_json()["error"] == "insufficient_scope"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from b24emu import create_app
 from b24emu.methods.registry import Call, Caller
 from b24emu.settings import Settings
 
-from tests.conftest import T0
+from tests.conftest import ROOT, T0
 
 
 def ids(result) -> list[int]:
@@ -70,11 +71,15 @@ def test_user_get_lists_everyone_with_total_and_no_next(rest):
     ({"FILTER": {"UF_DEPARTMENT": 7}}, []),
     ({"FILTER": {"NAME_SEARCH": "gone"}}, [3]),
     ({"FILTER": {"NO_SUCH_FIELD": "x"}}, [1, 2, 3]),  # unknown fields are ignored
+    ({"FILTER": {"NAME": "", "@ID": [], "ACTIVE": False}}, [1, 2, 3]),  # so are empty values
     ({"NAME": "Carol"}, [3]),  # legacy: filter fields at the top level
     ({"UF_DEPARTMENT": 1, "SORT": "ID", "ORDER": "desc"}, [3, 2, 1]),
     ({"sort": "NAME", "order": "ASC"}, [1, 2, 3]),
     ({"sort": "LAST_NAME", "order": "DESC"}, [3, 2, 1]),
     ({"sort": "nonsense"}, [1, 2, 3]),
+    ({"order": {"ID": "DESC"}}, [3, 2, 1]),  # an object, as list helpers send it
+    ({"sort": {"NAME": "DESC"}}, [3, 2, 1]),
+    ({"order": {"ID": "ASC"}, "filter": {">ID": 1}}, [2, 3]),
 ])
 def test_user_get_filter_and_sort(rest, params, expected):
     body = rest.webhook("user.get", params).get_json()
@@ -181,3 +186,237 @@ def test_user_brief_webhook_reads_users_over_http(rest):
     denied = rest.webhook("im.notify.personal.add", {"USER_ID": 1, "MESSAGE": "x"}, user=2,
                           code="brieftoken")
     assert (denied.status_code, denied.get_json()["error"]) == (401, "insufficient_scope")
+
+
+# --- every field, reduced per scope (api-reference/user/user-scope.md) ------------------------
+
+# The docs' table, column by column, typed here independently of b24emu.user_fields.
+DOCS_USER_BASIC = """ID XML_ID ACTIVE NAME LAST_NAME SECOND_NAME TITLE EMAIL PERSONAL_PHONE
+WORK_PHONE WORK_POSITION WORK_COMPANY IS_ONLINE TIME_ZONE TIMESTAMP_X DATE_REGISTER
+LAST_ACTIVITY_DATE PERSONAL_PROFESSION PERSONAL_GENDER PERSONAL_BIRTHDAY PERSONAL_PHOTO
+PERSONAL_FAX PERSONAL_MOBILE PERSONAL_PAGER PERSONAL_STREET PERSONAL_MAILBOX PERSONAL_CITY
+PERSONAL_STATE PERSONAL_ZIP PERSONAL_COUNTRY PERSONAL_NOTES WORK_DEPARTMENT WORK_WWW WORK_FAX
+WORK_PAGER WORK_STREET WORK_MAILBOX WORK_CITY WORK_STATE WORK_ZIP WORK_COUNTRY WORK_PROFILE
+WORK_LOGO WORK_NOTES UF_DEPARTMENT UF_DISTRICT UF_SKYPE UF_SKYPE_LINK UF_ZOOM UF_TWITTER
+UF_FACEBOOK UF_LINKEDIN UF_XING UF_WEB_SITES UF_PHONE_INNER UF_EMPLOYMENT_DATE UF_TIMEMAN
+UF_SKILLS UF_INTERESTS""".split()
+DOCS_USER_BRIEF = """ID XML_ID ACTIVE NAME LAST_NAME SECOND_NAME TITLE IS_ONLINE TIME_ZONE
+PERSONAL_PHOTO TIMESTAMP_X DATE_REGISTER PERSONAL_PROFESSION PERSONAL_GENDER PERSONAL_BIRTHDAY
+PERSONAL_CITY PERSONAL_STATE PERSONAL_COUNTRY WORK_POSITION WORK_CITY WORK_STATE WORK_COUNTRY
+LAST_ACTIVITY_DATE UF_EMPLOYMENT_DATE UF_TIMEMAN UF_SKILLS UF_INTERESTS UF_DEPARTMENT
+UF_PHONE_INNER""".split()
+DOCS_USER = """ID XML_ID ACTIVE NAME LAST_NAME SECOND_NAME TITLE EMAIL LAST_LOGIN DATE_REGISTER
+TIME_ZONE IS_ONLINE TIMESTAMP_X LAST_ACTIVITY_DATE PERSONAL_PROFESSION PERSONAL_GENDER
+PERSONAL_WWW PERSONAL_BIRTHDAY PERSONAL_PHOTO PERSONAL_ICQ PERSONAL_PHONE PERSONAL_FAX
+PERSONAL_MOBILE PERSONAL_PAGER PERSONAL_STREET PERSONAL_MAILBOX PERSONAL_CITY PERSONAL_STATE
+PERSONAL_ZIP PERSONAL_COUNTRY PERSONAL_NOTES WORK_COMPANY WORK_DEPARTMENT WORK_POSITION WORK_WWW
+WORK_PHONE WORK_FAX WORK_PAGER WORK_STREET WORK_MAILBOX WORK_CITY WORK_STATE WORK_ZIP
+WORK_COUNTRY WORK_PROFILE WORK_LOGO WORK_NOTES UF_DEPARTMENT UF_DISTRICT UF_SKYPE UF_SKYPE_LINK
+UF_ZOOM UF_TWITTER UF_FACEBOOK UF_LINKEDIN UF_XING UF_WEB_SITES UF_PHONE_INNER
+UF_EMPLOYMENT_DATE UF_TIMEMAN UF_SKILLS UF_INTERESTS""".split()
+LOWER_KEYS = {"ID", "ACTIVE", "NAME", "LAST_NAME", "EMAIL", "PERSONAL_GENDER", "TIME_ZONE",
+              "DATE_REGISTER", "UF_DEPARTMENT"}
+DATES = {"LAST_LOGIN", "TIMESTAMP_X", "LAST_ACTIVITY_DATE", "PERSONAL_BIRTHDAY",
+         "UF_EMPLOYMENT_DATE"}
+
+
+@pytest.fixture
+def full_portal(tmp_path, clock):
+    """One user with a value for every documented field and a custom field; webhooks with each
+    user scope (and user_basic + user.userfield)."""
+    user = {"id": 1, "name": "Ada", "last_name": "Full", "email": "ada@example.com",
+            "gender": "F", "time_zone": "Europe/Berlin", "date_register": "2025-01-02T03:04:05Z"}
+    for field in DOCS_USER:
+        if field not in LOWER_KEYS:
+            user[field] = "2025-05-06T07:08:09+00:00" if field in DATES else f"v-{field}"
+    user["IS_ONLINE"] = "Y"
+    user["UF_USR_SHOE_SIZE"] = 38
+    hooks = [{"id": n, "user_id": 1, "code": f"hook{n}", "scopes": scopes} for n, scopes in
+             enumerate((["user"], ["user_basic"], ["user_brief"],
+                        ["user_basic", "user.userfield"]), start=1)]
+    fixture = tmp_path / "full.json"
+    fixture.write_text(json.dumps({"users": [user], "webhooks": hooks}))
+    settings = Settings(db=str(tmp_path / "full.sqlite3"), fixtures=str(fixture))
+    client = create_app(settings, clock=clock).test_client()
+
+    def current(hook: int, method: str = "user.current", **params):
+        return client.post(f"/rest/1/hook{hook}/{method}", json=params).get_json()
+    return current
+
+
+def test_every_field_per_scope(full_portal):
+    user = full_portal(1)["result"]
+    assert set(user) == {*DOCS_USER, "UF_USR_SHOE_SIZE", "USER_TYPE"}
+    assert list(user)[-2:] == ["UF_USR_SHOE_SIZE", "USER_TYPE"]
+    docs_example_order = [  # user-get.md's example answer
+        "ID", "ACTIVE", "NAME", "LAST_NAME", "SECOND_NAME", "EMAIL", "LAST_LOGIN",
+        "DATE_REGISTER", "TIME_ZONE", "IS_ONLINE", "TIMESTAMP_X", "LAST_ACTIVITY_DATE",
+        "PERSONAL_GENDER", "PERSONAL_WWW", "PERSONAL_BIRTHDAY", "PERSONAL_MOBILE",
+        "PERSONAL_CITY", "WORK_PHONE", "WORK_POSITION", "UF_EMPLOYMENT_DATE", "UF_DEPARTMENT"]
+    assert [key for key in user if key in docs_example_order] == docs_example_order
+    assert set(full_portal(2)["result"]) == set(DOCS_USER_BASIC)  # no USER_TYPE, no custom
+    assert set(full_portal(3)["result"]) == set(DOCS_USER_BRIEF)
+    with_custom = full_portal(4)["result"]
+    assert set(with_custom) == {*DOCS_USER_BASIC, "UF_USR_SHOE_SIZE"}
+    assert with_custom["UF_USR_SHOE_SIZE"] == 38
+    assert user["PERSONAL_ICQ"] == "v-PERSONAL_ICQ"
+    assert user["LAST_LOGIN"] == "2025-05-06T07:08:09+00:00"
+    assert user["DATE_REGISTER"] == "2025-01-02T03:04:05+00:00"
+    assert user["TIMESTAMP_X"] == {} and user["LAST_ACTIVITY_DATE"] == {}
+    # user.get answers the same record
+    assert full_portal(2, "user.get")["result"] == [full_portal(2)["result"]]
+
+
+def test_limited_scope_filters_only_on_fields_it_reads(full_portal):
+    # EMAIL is not a user_brief field: the condition is dropped, the user still listed
+    assert len(full_portal(3, "user.get", FILTER={"EMAIL": "nobody"})["result"]) == 1
+    assert full_portal(1, "user.get", FILTER={"EMAIL": "nobody"})["result"] == []
+    assert len(full_portal(3, "user.get", FILTER={"PERSONAL_CITY": "v-PERSONAL_CITY"})[
+        "result"]) == 1
+    # a custom field: visible, hence filterable, with user or user.userfield only
+    assert full_portal(1, "user.get", FILTER={"UF_USR_SHOE_SIZE": 38})["total"] == 1
+    assert full_portal(1, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["total"] == 0
+    assert full_portal(4, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["total"] == 0
+    assert full_portal(2, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["total"] == 0
+
+
+@pytest.mark.parametrize(("select", "expected"), [
+    (["NAME", "last_name"], ["ID", "NAME", "LAST_NAME"]),
+    (["UF_*"], ["ID", "UF_EMPLOYMENT_DATE", "UF_DEPARTMENT", "UF_DISTRICT", "UF_SKYPE",
+                "UF_SKYPE_LINK", "UF_ZOOM", "UF_TWITTER", "UF_FACEBOOK", "UF_LINKEDIN",
+                "UF_XING", "UF_WEB_SITES", "UF_PHONE_INNER", "UF_TIMEMAN", "UF_SKILLS",
+                "UF_INTERESTS", "UF_USR_SHOE_SIZE"]),
+    (["EMAIL", "NO_SUCH_FIELD"], ["ID", "EMAIL"]),
+    (["LAST_ACTIVITY_DATE"], ["ID", "LAST_ACTIVITY_DATE"]),
+])
+def test_user_get_select(full_portal, select, expected):
+    """user-get.md: `select` names fields, `*` all, `UF_*` the custom ones; unknown skipped."""
+    assert list(full_portal(1, "user.get", select=select)["result"][0]) == expected
+
+
+def test_select_skips_fields_the_scope_does_not_read(full_portal):
+    assert list(full_portal(3, "user.get", select=["EMAIL", "NAME"])["result"][0]) == [
+        "ID", "NAME"]
+    assert set(full_portal(3, "user.get", select=["*"])["result"][0]) == set(DOCS_USER_BRIEF)
+
+
+# --- paging as a portal pages -------------------------------------------------------------
+
+
+def test_start_1_is_the_first_page_and_minus_1_drops_the_count(big_portal):
+    def page(**params):
+        return big_portal.post("/rest/1/bigtoken/user.get.json", json=params).get_json()
+
+    one = page(start=1)
+    assert ids(one["result"]) == list(range(1, 51))
+    assert (one["next"], one["total"]) == (50, 120)
+    assert ids(page(start=60)["result"]) == list(range(51, 101))
+    no_count = page(start=-1, FILTER={">ID": 100}, SORT="ID", ORDER="ASC")
+    assert ids(no_count["result"]) == list(range(101, 121))
+    assert list(no_count) == ["result", "time"]  # neither total nor next
+
+
+def test_start_minus_1_in_a_batch_has_no_result_total(big_portal):
+    body = big_portal.post("/rest/1/bigtoken/batch.json", json={"cmd": {
+        "counted": "user.get?start=0",
+        "fast": "user.get?start=-1&FILTER[>ID]=110",
+    }}).get_json()["result"]
+    assert ids(body["result"]["fast"]) == list(range(111, 121))
+    assert body["result_total"] == {"counted": 120}
+    assert body["result_next"] == {"counted": 50}
+
+
+# --- the default portal: realistic users, user.search, im.notify.get's users[] ----------------
+
+
+@pytest.fixture
+def default_portal(tmp_path, clock):
+    settings = Settings(db=str(tmp_path / "default.sqlite3"),
+                        fixtures=str(ROOT / "fixtures" / "default.json"))
+    client = create_app(settings, clock=clock).test_client()
+
+    def call(method: str, **params):
+        return client.post(f"/rest/1/devtoken/{method}", json=params).get_json()
+    return call
+
+
+def test_default_users_have_realistic_values(default_portal):
+    anna = default_portal("user.current")["result"]
+    assert (anna["WORK_POSITION"], anna["PERSONAL_CITY"], anna["UF_DEPARTMENT"]) == (
+        "Managing Director", "New York", [1])
+    assert anna["DATE_REGISTER"] == "2025-02-03T09:00:00+00:00"
+    assert anna["LAST_LOGIN"] == "2026-01-15T08:58:02+00:00"
+    assert anna["PERSONAL_BIRTHDAY"] == "1986-04-12T00:00:00+00:00"
+    # the docs' example: only the users who live there
+    cities = default_portal("user.get", filter={"@PERSONAL_CITY": ["New York", "Los Angeles"]})
+    assert ids(cities["result"]) == [1] and cities["total"] == 1
+    recent = default_portal("user.get", filter={">LAST_ACTIVITY_DATE": "2026-01-01"})
+    assert ids(recent["result"]) == [1, 2]
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"FILTER": {"FIND": "anna"}}, [1]),
+    ({"FILTER": {"FIND": "direct"}}, [1]),  # a word of the position starts with it
+    ({"FILTER": {"FIND": "engin"}}, [2]),  # position and department "Engineering"
+    ({"FILTER": {"FIND": "sales"}}, [3]),  # department name
+    ({"FILTER": {"FIND": "bob builder"}}, [2]),  # every word
+    ({"FILTER": {"FIND": "ob"}}, []),  # words are matched from their start
+    ({"FILTER": {"FIND": "anna", "NAME": "Bob"}}, [1]),  # FIND alone counts
+    ({"FILTER": {"NAME": "b"}}, [2]),  # right LIKE: "b%"
+    ({"FILTER": {"LAST_NAME": "dmin"}}, []),
+    ({"FILTER": {"WORK_POSITION": "Sales"}}, [3]),
+    ({"FILTER": {"UF_DEPARTMENT_NAME": "Eng"}}, [2]),
+    ({"FILTER": {"USER_TYPE": "employee"}}, [1, 2, 3]),
+    ({"FILTER": {"USER_TYPE": "extranet"}}, []),
+    ({"FILTER": {"ACTIVE": True, "FIND": ""}}, [1, 2]),  # empty FIND: the other fields
+    ({"FILTER": {"FIND": "s"}, "sort": "ID", "order": "DESC"}, [3, 2]),  # Sales; Site
+])
+def test_user_search(default_portal, params, expected):
+    """user-search.md: FIND over name, last name, position and department name, or the named
+    fields from their start; everything else as user.get."""
+    body = default_portal("user.search", **params)
+    assert ids(body["result"]) == expected and body["total"] == len(expected)
+
+
+def test_user_search_answers_users_like_user_get(default_portal):
+    found = default_portal("user.search", FILTER={"FIND": "bob"})["result"]
+    assert found == default_portal("user.get", FILTER={"ID": 2})["result"]
+    assert "UF_DEPARTMENT_NAME" not in found[0]  # a filter, not a field
+
+
+def test_im_users_agree_with_user_get(default_portal, clock):
+    """im.notify.get's users[] and user.get tell the same story: position, birthday, phones,
+    presence (IS_ONLINE within 1440 s of the last activity on the emulator's clock)."""
+    default_portal("im.notify.personal.add", USER_ID=1, MESSAGE="x")  # to herself: author 1
+    anna = default_portal("im.notify.get")["result"]["users"][0]
+    listed = default_portal("user.get", FILTER={"ID": 1})["result"][0]
+    assert (anna["work_position"], anna["birthday"], anna["departments"]) == (
+        listed["WORK_POSITION"], "12-04", listed["UF_DEPARTMENT"])
+    assert anna["last_activity_date"] == "2026-01-15T09:12:40+00:00"
+    assert anna["phones"] == {"personal_mobile": "+1 212 555 0101", "inner_phone": "101"}
+    assert (anna["status"], listed["IS_ONLINE"]) == ("offline", "N")
+    clock.set(datetime.fromisoformat("2026-01-15T09:30:00+00:00").timestamp())  # 1040 s later
+    listed = default_portal("user.get", FILTER={"ID": 1})["result"][0]
+    anna = default_portal("im.notify.get")["result"]["users"][0]
+    assert (anna["status"], listed["IS_ONLINE"]) == ("online", "Y")
+    assert default_portal("user.get", FILTER={"IS_ONLINE": "Y"})["total"] == 1
+    clock.advance(401)  # 1441 s after the last activity
+    assert default_portal("user.current")["result"]["IS_ONLINE"] == "N"
+
+
+def test_email_users_are_listed_only_when_asked_for(tmp_path, clock):
+    """user-get.md: the method returns all users except e-mail users; USER_TYPE finds them."""
+    fixture = tmp_path / "types.json"
+    fixture.write_text(json.dumps({"users": [
+        {"id": 1}, {"id": 2, "USER_TYPE": "extranet"}, {"id": 3, "USER_TYPE": "email"}],
+        "webhooks": [{"id": 1, "user_id": 1, "code": "t", "scopes": ["user"]}]}))
+    client = create_app(Settings(db=str(tmp_path / "t.sqlite3"), fixtures=str(fixture)),
+                        clock=clock).test_client()
+
+    def listed(method="user.get", **params):
+        return ids(client.post(f"/rest/1/t/{method}", json=params).get_json()["result"])
+
+    assert listed() == [1, 2]
+    assert listed(FILTER={"USER_TYPE": "email"}) == [3]
+    assert listed(FILTER={"!USER_TYPE": "employee"}) == [2, 3]
+    assert listed("user.search", FILTER={"USER_TYPE": "extranet"}) == [2]

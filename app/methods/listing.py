@@ -12,10 +12,12 @@ and the REST module's IRestService:
   ``!@`` not in, ``%`` contains (``?`` too), ``!%`` does not contain, ``=%``/``%=`` LIKE with
   ``%``/``_`` wildcards, ``!=%``/``!%=`` NOT LIKE, ``><``/``!><`` between two values
   (inclusive). An array value means IN (NOT IN under ``!``). Integer keys hold sub-filters with
-  ``LOGIC`` ``AND``/``OR`` (crm.item.list's example). A field an item lacks matches as empty;
-  a multiple field (a list) matches when any of its values does. Both sides numeric: numbers;
-  an ISO date on the item: dates (ISO 8601 or the portal's ``dd.mm.yyyy``/``mm/dd/yyyy``; a
-  value that is not a date retrieves nothing); else text, case-insensitively (MySQL's collation).
+  ``LOGIC`` ``AND``/``OR`` (crm.item.list's example), up to 32 levels deep. A field an item
+  lacks matches as empty; a multiple field (a list) matches when any of its values does. Both
+  sides numeric: numbers; an ISO date on the item: dates (ISO 8601 or the portal's
+  ``dd.mm.yyyy``/``mm/dd/yyyy``; a value that is not a date retrieves nothing); else text,
+  case-insensitively (MySQL's collation). An empty value is neither greater nor less than
+  anything.
 * **order**: ``{field: ASC|DESC}``, several keys, stable; ties and the default keep ``ID``
   ascending. Empty values sort first, numbers before text.
 * **select**: field names (any case), ``*`` for every field, ``UF_*`` for every ``UF_`` field;
@@ -55,6 +57,8 @@ _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?: (\d{1,2}):(\d{2})(?
 _SLASHED_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?"
                            r"(?: ?([aApP][mM]))?)?\Z")
 _DIRECTIONS = ("ASC", "DESC")
+# Sub-filters nested deeper than this are dropped (the recursion stays bounded).
+MAX_GROUP_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,8 @@ def _any(outcomes) -> bool | None:
     return None if seen_none else False
 
 
-def _compile_filter(filter_, known, operations: frozenset, errors: ListErrors) -> _All:  # noqa: C901
+def _compile_filter(filter_, known, operations: frozenset, errors: ListErrors,  # noqa: C901
+                    depth: int = 0) -> _All:
     if filter_ is None or filter_ == "":
         if filter_ == "" and errors.filter_not_array:
             raise _fail(errors.filter_not_array, errors)
@@ -232,8 +237,8 @@ def _compile_filter(filter_, known, operations: frozenset, errors: ListErrors) -
     for key, value in entries:
         key = php.canonical_int_key(key)
         if isinstance(key, int):
-            if isinstance(value, (dict, list)):
-                parts.append(_compile_filter(value, known, operations, errors))
+            if isinstance(value, (dict, list)) and depth < MAX_GROUP_DEPTH:
+                parts.append(_compile_filter(value, known, operations, errors, depth + 1))
             continue
         if not isinstance(key, str):
             continue

@@ -15,7 +15,8 @@ unless the fixture sets it.
 example, `{"UF_DEPARTMENT": 1, "SORT": "ID", ...}`) count when no FILTER array is sent. Filtering,
 `select` and paging (50 a page, `start=-1` without the count) are the list engine's
 (b24emu.methods.listing). A filter on a field the caller's scope does not read, or on a field no
-user has and the docs do not list, is ignored as a portal ignores it.
+user has and the docs do not list, is ignored as a portal ignores it; so is a condition whose
+value is empty ("", false, an empty array: CUser::GetList skips those).
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def _iso(value, zone) -> str:
 
 
 def _online(last_activity: str, now: float) -> str:
-    if not last_activity:
+    try:
+        seen = datetime.fromisoformat(last_activity).timestamp()
+    except ValueError:  # none (or not a date)
         return "N"
-    seen = datetime.fromisoformat(last_activity).timestamp()
     return "Y" if 0 <= now - seen <= ONLINE_SECONDS else "N"
 
 
@@ -186,6 +188,10 @@ def _user_list(call: Call, conditions: dict, keep=None) -> Page:
         records = [record for record in records if keep(record)]
     filterable = _filterable(scopes)
     conditions = _clean(conditions, filterable)
+    if not any(isinstance(key, str) and _KEY.match(key).group(2).upper() == uf.USER_TYPE
+               for key in conditions):
+        # user-get.md: e-mail users are left out (unless USER_TYPE asks for them)
+        records = [record for record in records if record.get(uf.USER_TYPE) != "email"]
     search = conditions.pop(NAME_SEARCH, None)
     if search is not None:
         records = [record for record in records if _name_search(record, search)]
@@ -204,17 +210,19 @@ def _filterable(scopes) -> set[str] | None:
     return fields
 
 
-def _clean(conditions: dict, filterable: set[str]) -> dict:
+def _clean(conditions: dict, filterable: set[str], depth: int = 0) -> dict:
     """Drop conditions on fields the caller may not read or a portal does not know."""
     kept: dict = {}
     for key, value in conditions.items():
         if isinstance(key, int):
-            if isinstance(value, dict):
-                kept[key] = _clean(upper_keys(value), filterable)
+            if isinstance(value, dict) and depth < listing.MAX_GROUP_DEPTH:
+                kept[key] = _clean(upper_keys(value), filterable, depth + 1)
             continue
         if not isinstance(key, str):
             continue
         field = _KEY.match(key).group(2).upper()
+        if value is None or value is False or value in ("", [], {}):
+            continue  # CUser::GetList skips a condition whose value is empty
         if key.upper() == "LOGIC" or field in filterable or uf.CUSTOM_FIELD.match(field):
             kept[key] = value
     return kept
@@ -229,11 +237,13 @@ def _name_search(record: dict, value) -> bool:
 
 
 def _order(params: dict, filterable: set[str]) -> dict:
-    """`sort` (a field) and `order` (ASC/DESC), default ID ascending; `sort` as an object of
-    field: direction works too."""
+    """`sort` (a field) and `order` (ASC/DESC), default ID ascending; `sort` (or `order` alone)
+    as an object of field: direction works too."""
     sort, direction = params.get("SORT"), params.get("ORDER")
     if isinstance(sort, dict):
         return sort
+    if isinstance(direction, dict) and sort is None:
+        return direction  # `order: {ID: "ASC"}`, as the JS SDK's callList sends it
     field = php.to_str(sort).strip().upper() if sort is not None else "ID"
     if field not in filterable and not uf.CUSTOM_FIELD.match(field):
         field = "ID"

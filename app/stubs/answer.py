@@ -24,8 +24,12 @@ UNMATCHED_PARAMS = frozenset(auth.AUTH_PARAMS) - {"start"}
 
 
 def fire_stub_events(emulator, portal: str, caller, events: list[dict]) -> None:
-    """Events a stub names, fired after it answered with a result. The events module delivers
-    them; without it they are kept in the stub only."""
+    """Events a stub names, fired after it answered with a result, as if its caller caused them:
+    the events module delivers them to the handlers the portal's apps bound."""
+    from b24emu.events import fire
+
+    for event in events:
+        fire(emulator, portal, event["event"], event.get("data") or {}, caller.user_id)
 
 
 def resolve(emulator, portal: str, name: str, params: dict) -> Method | None:
