@@ -199,7 +199,8 @@ def test_control_api_validates_and_removes(client):
         assert reply.status_code == 400, body
         assert reply.get_json()["error"] == "invalid_parameter"
         assert message in reply.get_json()["error_description"], reply.get_json()
-    assert client.post(API, data="nope").status_code == 400
+    assert client.post(API, data="nope", content_type="application/json").status_code == 400
+    assert client.post(API, data="nope").status_code == 415  # not JSON: refused before parsing
     assert client.get(API).get_json() == {"items": []}
     many = client.post(API, json=[{"method": "crm.a", "result": 1},
                                   {"method": "crm.b", "error": "E", "status": 403}])
@@ -217,17 +218,17 @@ def test_control_api_validates_and_removes(client):
 
 def test_fixture_stubs_load_and_come_back_on_reset(settings, clock, tmp_path):
     portal = json.loads(DEFAULT_PORTAL.read_text())
-    portal["stubs"] = [{"method": "department.get", "result": [{"ID": "1", "NAME": "HQ"}],
+    portal["stubs"] = [{"method": "sonet_group.get", "result": [{"ID": "1", "NAME": "HQ"}],
                         "list": False}]
     path = tmp_path / "portal.json"
     path.write_text(json.dumps(portal))
     client = create_app(settings.with_overrides(fixtures=str(path)), clock=clock).test_client()
-    assert call(client, "department.get").get_json()["result"] == [{"ID": "1", "NAME": "HQ"}]
+    assert call(client, "sonet_group.get").get_json()["result"] == [{"ID": "1", "NAME": "HQ"}]
     add(client, method="crm.deal.get", result=1)
-    client.delete(API)
-    assert call(client, "department.get").status_code == 404
+    assert client.delete(API, headers={"X-B24EMU-Control": "1"}).status_code == 200
+    assert call(client, "sonet_group.get").status_code == 404
     client.post("/_emulator/reset", json={"scope": "all"})
-    assert [stub["method"] for stub in client.get(API).get_json()["items"]] == ["department.get"]
+    assert [stub["method"] for stub in client.get(API).get_json()["items"]] == ["sonet_group.get"]
     assert client.get(API).get_json()["items"][0]["source"] == "fixture"
 
 
@@ -296,8 +297,8 @@ def test_a_recorded_page_is_answered_as_it_was(client):
         next=100)
     body = call(client, "crm.deal.list", {"start": 50}).get_json()
     assert body["result"] == DEALS[50:100] and body["next"] == 100 and body["total"] == 120
-    add(client, method="department.get", result=[{"ID": "1"}, {"ID": "2"}], list=False)
-    plain = call(client, "department.get", {"filter": {"ID": 2}}).get_json()
+    add(client, method="sonet_group.get", result=[{"ID": "1"}, {"ID": "2"}], list=False)
+    plain = call(client, "sonet_group.get", {"filter": {"ID": 2}}).get_json()
     assert plain["result"] == [{"ID": "1"}, {"ID": "2"}] and "total" not in plain
 
 
