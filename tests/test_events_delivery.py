@@ -406,3 +406,20 @@ def test_offline_events_round_trip_over_http(b24emu):
     assert rest(b24emu, "event.offline.list").json()["result"] == []
     assert rest(b24emu, "event.offline.get", process_id=got["process_id"]).json()[
         "result"] == {"process_id": got["process_id"], "events": []}
+
+
+def test_a_stub_fires_its_events_at_the_bound_handler(b24emu, handler):
+    """A stubbed crm.deal.update that names ONCRMDEALUPDATE: calling it delivers the event to
+    the handler the app bound, as the portal would after a real update."""
+    bind(b24emu, "ONCRMDEALUPDATE", handler.url)
+    b24emu.stub("crm.deal.update", result=True,
+                events=[{"event": "ONCRMDEALUPDATE", "data": {"FIELDS": {"ID": 7}}}])
+    reply = requests.post(b24emu.webhook_url + "crm.deal.update", timeout=10,
+                          json={"id": 7, "fields": {"STAGE_ID": "WON"}})
+    assert reply.status_code == 200 and reply.json()["result"] is True
+    got = handler.next()["params"]
+    assert got["event"] == "ONCRMDEALUPDATE" and got["data"] == {"FIELDS": {"ID": "7"}}
+    assert got["auth"]["user_id"] == "1"  # the webhook's user caused the update
+    [delivery] = b24emu.client.wait_for_deliveries(
+        [d["id"] for d in b24emu.deliveries(event="ONCRMDEALUPDATE")])
+    assert delivery["status"] == "delivered"
