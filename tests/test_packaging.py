@@ -24,7 +24,7 @@ from tests.conftest import ROOT
 from tests.test_server import free_port
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SOURCES = ("app", "setup.cfg", "pyproject.toml", "README.md", "MANIFEST.in")
+SOURCES = ("app", "setup.cfg", "pyproject.toml", "README.md", "MANIFEST.in", "LICENSE")
 USER_APP = 'def send(message):\n    return f"sent by the user\'s own app: {message}"\n'
 USER_TEST = '''from app import send
 
@@ -107,6 +107,9 @@ def test_wheel_holds_b24emu_only_and_metadata_for_publishing(wheel):
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
     assert {name.split("/")[0] for name in names} == {"b24emu", info.split("/")[0]}
     assert "b24emu/testing/default.json" in names
+    sources = {"b24emu/" + path.relative_to(ROOT / "app").as_posix()
+               for path in (ROOT / "app").rglob("*.py")}
+    assert sources <= set(names), "setup.cfg packages misses " + str(sorted(sources - set(names)))
     assert {"b24emu/control/templates/inbox.html", "b24emu/control/static/inbox.js",
             "b24emu/control/static/inbox.css", "b24emu/control/static/bell.svg"} <= set(names)
     assert (metadata["Name"], metadata["Version"]) == ("b24emu", "0.1.0")
