@@ -1,8 +1,8 @@
 """Serving under granian: worker processes with an async HTTP front and a bounded thread pool.
 
 granian (a Rust HTTP server) parses HTTP and TLS outside Python, so a client that sends its
-headers slowly or not at all holds no thread: it is cut off after `HEADER_READ_TIMEOUT_MS`. Each
-worker process runs `AsgiBridge`, a small ASGI app in front of the Flask (WSGI) app:
+headers slowly or not at all holds no thread: it is cut off after `B24EMU_HEADER_TIMEOUT`
+seconds. Each worker process runs `AsgiBridge`, a small ASGI app in front of the Flask (WSGI) app:
 
 - a REST or control call is read whole (at most the body limit plus one byte), then run by the
   Flask app on a pool of `B24EMU_THREADS` threads. A call whose client has disconnected while it
@@ -31,8 +31,13 @@ from dataclasses import asdict
 
 from b24emu.settings import Settings
 
-HEADER_READ_TIMEOUT_MS = 10_000   # a client must send its request head within this time
 HEADER_BUFFER_BYTES = 64 * 1024   # what granian buffers per connection for a request head
+# Refused with a Bitrix-shaped JSON answer before the app runs. Beyond granian's own limits (a
+# head over HEADER_BUFFER_BYTES or over 100 header lines) granian answers an empty 431 itself.
+MAX_URL_BYTES = 32 * 1024
+MAX_HEADER_BYTES = 16 * 1024      # one header line
+MAX_HEADERS_TOTAL_BYTES = 48 * 1024
+MAX_HEADER_COUNT = 90
 SETTINGS_ENV = "B24EMU_SERVE_SETTINGS"  # the parent's settings, handed to the workers
 STREAM_KEY = "b24emu.stream_handoff"  # environ key: the event-stream view hands its watcher over
 log = logging.getLogger("b24emu")
@@ -69,6 +74,12 @@ class AsgiBridge:
                 return
 
     async def _http(self, scope, receive, send) -> None:
+        refusal = head_refusal(scope)
+        if refusal is not None:
+            status, headers, body = refusal
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         body, more = await _read_body(receive, self.max_body_bytes)
         environ = wsgi_environ(scope, body, more)
         gone = threading.Event()
@@ -98,6 +109,32 @@ class AsgiBridge:
                 watch.cancel()
             for watcher in handed:
                 watcher.close()
+
+
+def head_refusal(scope) -> tuple[int, list, bytes] | None:
+    """The JSON answer for a request line or headers over the limits, else None."""
+    from b24emu.rest import envelope, errors
+
+    url = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    sizes = [len(name) + len(value) + 4 for name, value in scope["headers"]]
+    if url > MAX_URL_BYTES:
+        error = errors.uri_too_long(MAX_URL_BYTES)
+    elif len(sizes) > MAX_HEADER_COUNT:
+        error = errors.headers_too_large(f"More than {MAX_HEADER_COUNT} request headers")
+    elif sizes and max(sizes) > MAX_HEADER_BYTES:
+        error = errors.headers_too_large(f"A request header is longer than {MAX_HEADER_BYTES}"
+                                         " bytes")
+    elif sum(sizes) > MAX_HEADERS_TOTAL_BYTES:
+        error = errors.headers_too_large(f"Request headers are larger than"
+                                         f" {MAX_HEADERS_TOTAL_BYTES} bytes")
+    else:
+        return None
+    body, status, headers = envelope.error_response(error)
+    return status, _asgi_headers(headers.items()), body
+
+
+def _asgi_headers(pairs) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
 
 async def _read_body(receive, limit: int) -> tuple[bytes, bool]:
@@ -176,8 +213,7 @@ def _call_wsgi(app, environ: dict, gone: threading.Event):
 
     def start_response(status, headers, exc_info=None):
         answer["status"] = int(status.split(" ", 1)[0])
-        answer["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                             for name, value in headers]
+        answer["headers"] = _asgi_headers(headers)
         return lambda data: answer.setdefault("written", []).append(data)
 
     result = app(environ, start_response)
@@ -226,7 +262,7 @@ def asgi_app() -> AsgiBridge:
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         level=logging.WARNING)
     app = create_app(settings, seed=False)
-    app.extensions["b24emu"].database.start_checkpointer()
+    app.extensions["b24emu"].database.start_checkpointer(wal_limit=settings.wal_limit_bytes)
     return AsgiBridge(app, settings.threads, settings.max_body_bytes)
 
 
@@ -252,7 +288,7 @@ def granian_server(settings: Settings, tls_files=None):
     return Server(
         "b24emu.server:asgi_app", address=settings.host, port=settings.port,
         interface=Interfaces.ASGI, factory=True, workers=settings.workers, loop=Loops.asyncio,
-        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS,
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000),
                                      max_buffer_size=HEADER_BUFFER_BYTES),
         log_level=LogLevels.warning, log_access=False, websockets=False,
         workers_kill_timeout=30, **options)

@@ -22,6 +22,8 @@
 | B24EMU_OPERATING_COSTS | "" | simulated run time per call, e.g. `im.notify.personal.add=60` |
 | B24EMU_JOURNAL_MAX | 10000 | REST calls kept in each portal's request journal; 0: no journal |
 | B24EMU_CONTROL_TOKEN | "" | bearer token required by `/_emulator/` ("" : open, loopback only) |
+| B24EMU_HEADER_TIMEOUT | 10 | seconds a client has to send a request's head; then it is cut off |
+| B24EMU_WAL_LIMIT_BYTES | 67108864 | the SQLite write-ahead log stays below this under load |
 
 The README's settings table is this table.
 """
@@ -63,6 +65,8 @@ class Settings:
     tls_names: str = ""
     journal_max: int = 10000
     control_token: str = ""
+    header_timeout: float = 10.0
+    wal_limit_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -27,7 +27,7 @@ class Server:
     """A `python -m app serve` process on a free port."""
 
     def __init__(self, db: Path, fixtures: str, extra_env: dict | None = None,
-                 tls_dir: Path | None = None):
+                 tls_dir: Path | None = None, workers: int = 2):
         self.port = free_port()
         self.verify = str(tls_dir / "ca.pem") if tls_dir else True
         scheme = "https" if tls_dir else "http"
@@ -38,7 +38,7 @@ class Server:
         env = {**os.environ, "B24EMU_LOG_LEVEL": "WARNING", **(extra_env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "b24emu", "serve", "--port", str(self.port), "--db", str(db),
-             "--fixtures", fixtures, "--workers", "2", *extra_args],
+             "--fixtures", fixtures, "--workers", str(workers), *extra_args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         try:
