@@ -170,6 +170,11 @@ def bad_request(description: str) -> BitrixError:
     return BitrixError("BAD_REQUEST", description, 400)
 
 
+def body_too_complex(description: str) -> BitrixError:
+    """A body within the size limit with too many values or parts to decode (emulator rule)."""
+    return BitrixError("REQUEST_ENTITY_TOO_LARGE", description, 413)
+
+
 def uri_too_long(limit: int) -> BitrixError:
     """A request URL over the emulator's limit (a portal's front end refuses long URLs too)."""
     return BitrixError("REQUEST_URI_TOO_LONG", f"Request URL is longer than {limit} bytes", 414)
