@@ -15,6 +15,7 @@ from b24emu.store.db import Database
 
 CLOCK_KEY = "clock"
 FAULTS_KEY = "faults_armed"
+PORTALS_VERSION_KEY = "portals_version"  # see PortalStore.check_version
 ANY_METHOD = "*"
 PARAMS_LIMIT = 65536  # characters of decoded parameters kept per journal entry
 
@@ -37,6 +38,7 @@ class Snapshot:
 
     clock: ClockState
     faults_armed: bool
+    portals_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,11 @@ class ControlStore:
 
     def snapshot(self) -> Snapshot:
         """Clock and armed-faults flag in one query."""
-        values = {row["key"]: row["value"] for row in
-                  self.database.query("SELECT key, value FROM control")}
-        return Snapshot(_clock_state(values.get(CLOCK_KEY)), values.get(FAULTS_KEY, "0") != "0")
+        values = dict(self.database.db.conn.execute(
+            "SELECT key, value FROM control WHERE key IN (?, ?, ?)",
+            (CLOCK_KEY, FAULTS_KEY, PORTALS_VERSION_KEY)).fetchall())
+        return Snapshot(_clock_state(values.get(CLOCK_KEY)), values.get(FAULTS_KEY, "0") != "0",
+                        values.get(PORTALS_VERSION_KEY))
 
     # --- clock --------------------------------------------------------------------------------
 

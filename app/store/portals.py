@@ -14,6 +14,7 @@ import secrets
 from b24emu.store.db import Database
 
 DEFAULT_PORTAL = "default"
+VERSION_KEY = "portals_version"  # control-table row bumped whenever a portal is (re)loaded
 ACCESS_TOKEN_LIFETIME = 3600  # seconds: an access token lives one hour (`expires_in`)
 REFRESH_TOKEN_LIFETIME = 180 * 86400  # an issued refresh token lives 180 days
 # A refresh token written in a fixture works until it is used (2100-01-01T00:00:00Z).
@@ -30,6 +31,22 @@ class PortalStore:
 
     def __init__(self, database: Database):
         self.database = database
+        # Users and webhooks by key, read once per process; any process that loads a portal
+        # bumps VERSION_KEY in the control table, and `check_version` (each request) drops them.
+        self._cache: dict = {}
+        self._version: str | None = None
+
+    def check_version(self, version: str | None) -> None:
+        """Forget cached users and webhooks when some process changed the portals."""
+        if version != self._version:
+            self._cache = {}
+            self._version = version
+
+    def _cached(self, key: tuple, read):
+        cache = self._cache
+        if key not in cache:
+            cache[key] = read()
+        return cache[key]
 
     def is_empty(self) -> bool:
         """True when no portal has been loaded yet."""
@@ -38,12 +55,15 @@ class PortalStore:
     def load(self, portal: dict) -> None:
         """Replace one portal's users, webhooks, apps and tokens with a parsed fixture."""
         name = portal["name"]
+        self._cache = {}
         with self.database.write() as db:
             for table in ("users", "webhooks", "apps", "tokens", "portals"):
                 db.execute(f"DELETE FROM {table} WHERE " + _portal_column(table), [name])  # noqa: S608
             db["portals"].insert(
                 {"name": name, "domain": portal["domain"], "timezone": portal.get("timezone")}
             )
+            db.execute("INSERT INTO control (key, value) VALUES (?, '1') ON CONFLICT (key)"
+                       " DO UPDATE SET value = CAST(value AS INTEGER) + 1", [VERSION_KEY])
             db["users"].insert_all(_user_row(name, user) for user in portal["users"])
             db["webhooks"].insert_all(_webhook_row(name, hook) for hook in portal["webhooks"])
             for app in portal["apps"]:
@@ -57,10 +77,9 @@ class PortalStore:
 
     def user(self, portal: str, user_id: int) -> dict | None:
         """A user by id, with `active` and `admin` as booleans."""
-        rows = self.database.query(
-            "SELECT * FROM users WHERE portal = ? AND id = ?", (portal, user_id)
-        )
-        return _user(rows[0]) if rows else None
+        found = self._cached(("user", portal, user_id), lambda: self.database.query(
+            "SELECT * FROM users WHERE portal = ? AND id = ?", (portal, user_id)))
+        return _user(found[0]) if found else None
 
     def users(self, portal: str) -> list[dict]:
         """Every user of a portal, by id."""
@@ -76,9 +95,8 @@ class PortalStore:
 
     def webhook(self, portal: str, user_id: int, code: str) -> dict | None:
         """The user's webhook whose code matches, compared in constant time."""
-        rows = self.database.query(
-            "SELECT * FROM webhooks WHERE portal = ? AND user_id = ?", (portal, user_id)
-        )
+        rows = self._cached(("webhooks", portal, user_id), lambda: self.database.query(
+            "SELECT * FROM webhooks WHERE portal = ? AND user_id = ?", (portal, user_id)))
         found = None
         for row in rows:
             if hmac.compare_digest(row["code"].encode(), code.encode("utf-8", "surrogatepass")):
