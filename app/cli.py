@@ -1,6 +1,6 @@
 """The `b24emu` command.
 
-`b24emu serve` runs the emulator under gunicorn. The other commands talk to a running emulator
+`b24emu serve` runs the emulator under granian. The other commands talk to a running emulator
 through its control API (`--url`, default $B24EMU_URL or http://127.0.0.1:8080; `--token`,
 default $B24EMU_CONTROL_TOKEN): `seed`, `reset`, `portals`, `notifications`, `journal`,
 `faults`, `clock`. `b24emu notify` sends a personal (or system) notification through the webhook
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line; every serve flag also has a B24EMU_* variable."""
     parser = argparse.ArgumentParser(prog="b24emu", description="Offline Bitrix24 REST emulator")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the emulator (gunicorn, SQLite)")
+    serve = commands.add_parser("serve", help="run the emulator (granian, SQLite)")
     serve.add_argument("--host", help="listen address (B24EMU_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (B24EMU_PORT, default 8080)")
     serve.add_argument("--db", help="SQLite file (B24EMU_DB, default b24emu.sqlite3)")
@@ -459,7 +459,7 @@ def _blocks(value: str):
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Migrate and seed once, print the credentials, then serve with gunicorn workers."""
+    """Migrate and seed once, print the credentials, then serve with granian workers."""
     from b24emu.context import Emulator
 
     settings = Settings.from_env(

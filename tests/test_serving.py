@@ -214,3 +214,19 @@ def test_the_wal_stays_bounded_under_load_and_is_emptied_after(tmp_path):
         assert not wal.exists() or wal.stat().st_size == 0
     finally:
         server.stop()
+
+
+def test_open_pages_do_not_hold_up_a_stop(tmp_path):
+    server = Server(tmp_path / "db.sqlite3", "fixtures/default.json")
+    pages = [open_page(server) for _ in range(3)]
+    try:
+        output = server.stop()  # SIGTERM; fails on its 30 s timeout if a page held the stop
+        assert server.process.returncode == 0, output
+        for page in pages:
+            assert read_until(page, b"never sent").endswith(b"\r\n\r\n")  # stream ended cleanly
+    finally:
+        for page in pages:
+            page.close()
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()

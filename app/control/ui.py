@@ -15,9 +15,13 @@ flags, and sends the difference to what it saw before:
     event: read      data: {"ids": [12], "read": true}
 
 plus a `: heartbeat` comment every `HEARTBEAT_SECONDS`. The stream ends when the client goes
-away, after `LIFETIME_SECONDS`, or when the worker process stops (`end_streams_on_exit`, a
-gunicorn `post_worker_init` hook, so open pages never hold up a shutdown); EventSource then
-reconnects and the page reloads its list on the new `ready`.
+away, after `LIFETIME_SECONDS`, or when the worker process stops, so open pages never hold up a
+shutdown; EventSource then reconnects and the page reloads its list on the new `ready`.
+
+Under `b24emu serve` the view only checks the request and hands its watcher to the server, which
+streams it from a coroutine (`stream_async`): an open page holds no thread. Under a plain WSGI
+server (the pytest plugin's, or gunicorn with `end_streams_on_exit` as its `post_worker_init`
+hook) the view's generator `_stream` is the body and holds a thread while the page is open.
 """
 
 from __future__ import annotations
