@@ -80,7 +80,9 @@ class AsgiBridge:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        body, more = await _read_body(receive, self.max_body_bytes)
+        body, more, left = await _read_body(receive, self.max_body_bytes)
+        if left:
+            return  # the client went away before its request was whole: nothing to run
         environ = wsgi_environ(scope, body, more)
         gone = threading.Event()
         watch = None
@@ -137,21 +139,21 @@ def _asgi_headers(pairs) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
 
-async def _read_body(receive, limit: int) -> tuple[bytes, bool]:
-    """The request body, at most `limit + 1` bytes; True when more was left unread."""
+async def _read_body(receive, limit: int) -> tuple[bytes, bool, bool]:
+    """The request body, at most `limit + 1` bytes: (body, more was left unread, client gone)."""
     parts, size = [], 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(parts), False
+            return b"".join(parts), False, True  # http.disconnect: the client has gone
         chunk = message.get("body", b"")
         if size + len(chunk) > limit:
             parts.append(chunk[: limit + 1 - size])
-            return b"".join(parts), True
+            return b"".join(parts), True, False
         parts.append(chunk)
         size += len(chunk)
         if not message.get("more_body", False):
-            return b"".join(parts), False
+            return b"".join(parts), False, False
 
 
 async def _disconnected(receive, gone: threading.Event) -> None:
