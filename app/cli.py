@@ -1,6 +1,6 @@
 """The `b24emu` command.
 
-`b24emu serve` runs the emulator under gunicorn (`--detach`: in the background until ready, see
+`b24emu serve` runs the emulator under granian (`--detach`: in the background until ready, see
 b24emu.detach; `b24emu stop` ends it). The other commands talk to a running emulator through its
 control API (`--url`: its base URL, default $B24EMU_URL or http://127.0.0.1:8080; `--token`,
 default $B24EMU_CONTROL_TOKEN): `seed`, `reset`, `portals`, `notifications`, `journal`,
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line; every serve flag also has a B24EMU_* variable."""
     parser = argparse.ArgumentParser(prog="b24emu", description="Offline Bitrix24 REST emulator")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the emulator (gunicorn, SQLite)")
+    serve = commands.add_parser("serve", help="run the emulator (granian, SQLite)")
     serve.add_argument("--host", help="listen address (B24EMU_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (B24EMU_PORT, default 8080)")
     serve.add_argument("--db", help="SQLite file (B24EMU_DB, default b24emu.sqlite3)")
@@ -704,7 +704,7 @@ def verify_command(args: argparse.Namespace) -> int:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Check the settings, migrate and seed once, print the credentials, then serve with gunicorn
+    """Check the settings, migrate and seed once, print the credentials, then serve with granian
     workers (`--detach`: in a child process, returning once it is ready)."""
     from b24emu.context import Emulator
     from b24emu.preflight import serve_settings

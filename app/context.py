@@ -95,6 +95,7 @@ class Emulator:
     def sync(self):
         """Load the shared control state (clock, armed faults) at the start of a request."""
         snapshot = self.control.snapshot()
+        self.portals.check_version(snapshot.portals_version)
         self.clock.apply(snapshot.clock.frozen_at, snapshot.clock.offset)
         return snapshot
 

@@ -24,6 +24,8 @@
 | B24EMU_CONTROL_TOKEN | "" | bearer token required by `/_emulator/` ("" : open, loopback only) |
 | B24EMU_ALLOWED_HOSTS | "" | more Host names `/_emulator/` answers tokenless, comma-separated |
 | B24EMU_EVENT_HOSTS | "" | hosts event handlers may live on besides loopback, comma-separated |
+| B24EMU_HEADER_TIMEOUT | 10 | seconds a client has to send a request's head; then it is cut off |
+| B24EMU_WAL_LIMIT_BYTES | 67108864 | the SQLite write-ahead log stays below this under load |
 
 The README's settings table is this table.
 """
@@ -72,6 +74,8 @@ class Settings:
     control_token: str = ""
     allowed_hosts: str = ""
     event_hosts: str = ""
+    header_timeout: float = 10.0
+    wal_limit_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,11 +1,15 @@
 """`make bench`: throughput and latency of im.notify.personal.add over real HTTP, and the cost of
 growth (the same calls with a million notifications stored).
 
-Every figure is a ratio against a reference measured in the same run on the same machine (a bare
-Flask app under the same gunicorn settings; an empty database); absolute numbers on a shared
-machine mean little.
-Usage: python -m bench [--quick] [--requests N] [--connections 1,10] [--growth-rows N]
-       [--phases throughput,growth]
+Every figure is a ratio against a reference measured in the same run on the same machine; absolute
+numbers on a shared machine mean little. The throughput reference stays fixed whatever server the
+emulator uses: a bare Flask app answering a fixed JSON body under gunicorn sync workers
+(2 x cores + 1). The emulator runs as `b24emu serve` ships (journal on, the standard rate preset
+with a capacity that refuses nothing). Each load is run `--rounds` times, alternating servers, and
+the median round is reported. The WAL phase adds notifications without pause and reports the
+largest size of `<db>-wal` seen and how long it took to be emptied once the load stopped.
+Usage: python -m bench [--quick] [--requests N] [--connections 1,10] [--rounds 3]
+       [--wal-seconds 60] [--growth-rows N] [--phases throughput,wal,growth]
 """
 
 from __future__ import annotations
@@ -69,18 +73,19 @@ def stop(process: subprocess.Popen) -> None:
     process.wait(timeout=60)
 
 
-def emulator(db: str, port: int, rate_limit: str, args) -> subprocess.Popen:
+def emulator(db: str, port: int, rate_limit: str, args, extra: dict | None = None
+             ) -> subprocess.Popen:
     env = {"B24EMU_RATE_LIMIT": rate_limit, "B24EMU_RATE_CAPACITY": "1000000000",
-           "B24EMU_LOG_LEVEL": args.log_level}
+           "B24EMU_LOG_LEVEL": args.log_level, **(extra or {})}
     return start([sys.executable, "-m", "b24emu", "serve", "--port", str(port), "--db", db,
                   "--fixtures", "fixtures/default.json", "--workers", str(args.workers),
                   "--threads", str(args.threads)], env, port)
 
 
 def baseline(port: int, args) -> subprocess.Popen:
+    workers = 2 * (os.cpu_count() or 1) + 1
     return start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                  "--workers", str(args.workers), "--threads", str(args.threads),
-                  "--worker-class", "gthread", "--log-level", "warning",
+                  "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning",
                   "bench.baseline:app"], {}, port)
 
 
@@ -94,37 +99,97 @@ def measure(process: subprocess.Popen, url: str, factory, total: int, connection
 
 # --- throughput and latency against the baseline ------------------------------------------------
 
+EMULATOR, BASELINE = "emulator (b24emu serve)", "baseline (bare Flask, gunicorn sync)"
+
+
 def throughput(args, connections: list[int]) -> dict:
-    results = {}
-    factory = load.post_json(ADD_PATH, BODY)
+    rounds: dict = {EMULATOR: [], BASELINE: []}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, rate in (("emulator, limiter off", "off"), ("emulator, limiter on", "standard")):
+        for index in range(args.rounds):
             port = free_port()
-            process = emulator(f"{tmp}/{rate}.sqlite3", port, rate, args)
-            results[name] = measure(process, f"http://127.0.0.1:{port}", factory,
-                                    args.requests, connections)
-        port = free_port()
-        results["baseline (bare Flask)"] = measure(
-            baseline(port, args), f"http://127.0.0.1:{port}",
-            load.post_json("/rest/x", BODY), args.requests, connections)
-    return results
+            process = emulator(f"{tmp}/round{index}.sqlite3", port, "standard", args)
+            rounds[EMULATOR].append(measure(process, f"http://127.0.0.1:{port}",
+                                            load.post_json(ADD_PATH, BODY), args.requests,
+                                            connections))
+            port = free_port()
+            rounds[BASELINE].append(measure(baseline(port, args), f"http://127.0.0.1:{port}",
+                                            load.post_json("/rest/x", BODY), args.requests,
+                                            connections))
+    return {name: {c: _median_round([r[c] for r in runs]) for c in connections}
+            for name, runs in rounds.items()}
+
+
+def _median_round(figures: list[dict]) -> dict:
+    """The round with the median requests per second (its latencies come with it)."""
+    return sorted(figures, key=lambda f: f["rps"])[len(figures) // 2]
 
 
 def report_throughput(results: dict, connections: list[int], args) -> None:
-    print(f"im.notify.personal.add (small ATTACH, TAG), {args.requests} requests,"
-          f" gunicorn {args.workers}x{args.threads} gthread, log level {args.log_level}")
-    print(f"{'server':26} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"im.notify.personal.add (small ATTACH, TAG), {args.requests} requests per load,"
+          f" median of {args.rounds} rounds; emulator: {args.workers} workers x {args.threads}"
+          f" threads, journal on, rate limiter on; log level {args.log_level}")
+    print(f"{'server':38} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, by_conn in results.items():
         for conn, figures in by_conn.items():
-            print(f"{name:26} {conn:>5} {figures['rps']:>8.0f} {figures['p50']:>8.2f}"
+            print(f"{name:38} {conn:>5} {figures['rps']:>8.0f} {figures['p50']:>8.2f}"
                   f" {figures['p99']:>8.2f}")
-    base, off = results["baseline (bare Flask)"], results["emulator, limiter off"]
-    on = results["emulator, limiter on"]
+    base, emu = results[BASELINE], results[EMULATOR]
     for conn in connections:
-        emulator_ratio = off[conn]["rps"] / base[conn]["rps"]
-        limiter_ratio = on[conn]["rps"] / off[conn]["rps"]
-        print(f"ratio emulator/baseline at {conn:>2} conns: {emulator_ratio:.2f}"
-              f"   limiter on/off: {limiter_ratio:.2f}")
+        ratio = emu[conn]["rps"] / base[conn]["rps"]
+        flag = "" if ratio >= 1.0 else "  BELOW TARGET (1.0)"
+        print(f"ratio emulator/baseline at {conn:>2} conns: {ratio:.2f}{flag}")
+    if 10 in emu:
+        p99 = emu[10]["p99"]
+        print(f"emulator p99 at 10 conns: {p99:.1f} ms"
+              f"{'' if p99 <= 20 else '  ABOVE TARGET (20 ms)'}")
+
+
+# --- the WAL under a steady stream of adds ------------------------------------------------------
+
+def wal_phase(args) -> dict:
+    """Adds without pause for `--wal-seconds` at 10 connections; the WAL sampled every 20 ms."""
+    import threading
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"{tmp}/wal.sqlite3"
+        port = free_port()
+        process = emulator(db, port, "standard", args)
+        wal = Path(f"{db}-wal")
+        sizes: list[int] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                sizes.append(wal.stat().st_size if wal.exists() else 0)
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            figures = load.run(f"http://127.0.0.1:{port}", _tag_add, 10**9, 10,
+                               max_seconds=args.wal_seconds)
+            done.set()
+            sampler.join()
+            ended = time.monotonic()
+            while wal.exists() and wal.stat().st_size and time.monotonic() - ended < 30:
+                time.sleep(0.05)
+            emptied = time.monotonic() - ended
+            left = wal.stat().st_size if wal.exists() else 0
+            database = Path(db).stat().st_size
+        finally:
+            stop(process)
+    return {"adds": figures["count"], "seconds": args.wal_seconds, "max": max(sizes),
+            "left": left, "emptied": emptied, "db": database}
+
+
+def report_wal(figures: dict) -> None:
+    limit = Settings.wal_limit_bytes
+    mb = 1024 * 1024
+    print(f"\nWAL: {figures['adds']:,} adds in {figures['seconds']}s at 10 conns;"
+          f" largest WAL {figures['max'] / mb:.1f} MB (bound {limit / mb:.0f} MB"
+          f"{', met' if figures['max'] < limit else ', EXCEEDED'});"
+          f" after the load: {figures['left']} bytes left after {figures['emptied']:.1f}s;"
+          f" database {figures['db'] / mb:.1f} MB")
 
 
 # --- growth: a full database against an empty one -----------------------------------------------
@@ -218,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="calls per growth measurement (default 1000)")
     parser.add_argument("--growth-cache", default=None,
                         help="where prepared files are kept (default: <temp dir>/b24emu-bench)")
-    parser.add_argument("--phases", default="throughput,growth")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per load (default 3)")
+    parser.add_argument("--wal-seconds", type=float, default=None,
+                        help="length of the steady load of the WAL phase (default 60)")
+    parser.add_argument("--phases", default="throughput,wal,growth")
     parser.add_argument("--log-level", default="WARNING", help="B24EMU_LOG_LEVEL of the emulator")
     # What `make run` serves (the settings' defaults): measure the product as shipped.
     parser.add_argument("--workers", type=int, default=Settings.workers)
@@ -226,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quick = args.quick
     args.requests = args.requests or (500 if quick else 2000)
+    args.rounds = args.rounds or (1 if quick else 3)
+    args.wal_seconds = args.wal_seconds or (10 if quick else 60)
     args.growth_rows = args.growth_rows or (100_000 if quick else 1_000_000)
     args.growth_requests = args.growth_requests or (200 if quick else 1000)
     phases = {phase.strip() for phase in args.phases.split(",")}
@@ -233,8 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     begin = time.monotonic()
     if "throughput" in phases:
         report_throughput(throughput(args, connections), connections, args)
+    if "wal" in phases:
+        report_wal(wal_phase(args))
     if "growth" in phases:
         report_growth(*growth_phase(args), args)
+    sys.stdout.flush()
     print(f"\nbench took {time.monotonic() - begin:.0f}s")
     return 0
 

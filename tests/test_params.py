@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from b24emu.rest.params import (
+    DecodeLimitError,
     assemble_php_pairs,
     decode_json_body,
     decode_request,
@@ -579,15 +580,20 @@ def test_hostile_input_never_raises(data):
         assert type(decoded) is dict
 
 
-def test_hostile_json_never_raises():
+def test_hostile_json_decodes_to_a_dict_or_is_refused_undecoded():
     for body in (
-        b"[" * 1_000_000,
-        b'{"a":' * 100_000,
+        b"[" * 50_000,
+        b'{"a":' * 50_000,
         b'"' + b"\\ud800" * 10_000 + b'"',
-        b"[" + b"1," * 100_000 + b"1]",
+        b"[" + b"1," * 90_000 + b"1]",
         "\ud800".encode("utf-8", "surrogatepass"),
     ):
         assert type(decode_json_body(body)) is dict
+    too_many = (b"[" * 1_000_000, b"[" + b"[],"* 2_000_000 + b"[]]",
+                b"[" + b"1," * 100_000 + b"1]")
+    for body in too_many:
+        with pytest.raises(DecodeLimitError, match="more than 100000 values"):
+            decode_json_body(body)
     assert decode_json_body(None) == {}
     assert decode_json_body('{"a": "\ud800"}') == {}
     assert parse_php_query("a=\ud800") == {"a": "\ufffd\ufffd\ufffd"}

@@ -33,7 +33,7 @@ class Server:
     """A `python -m b24emu serve` process on a free port."""
 
     def __init__(self, db: Path, fixtures: str, extra_env: dict | None = None,
-                 tls_dir: Path | None = None, log_file: Path | None = None):
+                 tls_dir: Path | None = None, log_file: Path | None = None, workers: int = 2):
         self.port = free_port()
         self.verify = str(tls_dir / "ca.pem") if tls_dir else True
         scheme = "https" if tls_dir else "http"
@@ -45,7 +45,7 @@ class Server:
         log = log_file.open("w") if log_file else subprocess.STDOUT  # the log is stderr
         self.process = subprocess.Popen(
             [sys.executable, "-m", "b24emu", "serve", "--port", str(self.port), "--db", str(db),
-             "--fixtures", fixtures, "--workers", "2", *extra_args],
+             "--fixtures", fixtures, "--workers", str(workers), *extra_args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         )
         if log_file:

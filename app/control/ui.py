@@ -15,13 +15,18 @@ flags, and sends the difference to what it saw before:
     event: read      data: {"ids": [12], "read": true}
 
 plus a `: heartbeat` comment every `HEARTBEAT_SECONDS`. The stream ends when the client goes
-away, after `LIFETIME_SECONDS`, or when the worker process stops (`end_streams_on_exit`, a
-gunicorn `post_worker_init` hook, so open pages never hold up a shutdown); EventSource then
-reconnects and the page reloads its list on the new `ready`.
+away, after `LIFETIME_SECONDS`, or when the worker process stops, so open pages never hold up a
+shutdown; EventSource then reconnects and the page reloads its list on the new `ready`.
+
+Under `b24emu serve` the view only checks the request and hands its watcher to the server, which
+streams it from a coroutine (`stream_async`): an open page holds no thread. Under a plain WSGI
+server (the pytest plugin's, or gunicorn with `end_streams_on_exit` as its `post_worker_init`
+hook) the view's generator `_stream` is the body and holds a thread while the page is open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import select
 import signal
@@ -72,8 +77,13 @@ def events():
     if not valid or int(recipient) < 1:
         return _error(400, "invalid_recipient", "recipient must be a user id (an integer >= 1)")
     watcher = RecipientWatcher(emulator.database.path, portal, int(recipient))
-    client = request.environ.get("gunicorn.socket")
-    response = Response(_stream(watcher, client), mimetype="text/event-stream")
+    handoff = request.environ.get("b24emu.stream_handoff")
+    if handoff is not None:
+        handoff(watcher)  # the async server streams it from its event loop (`stream_async`)
+        body = None
+    else:
+        body = _stream(watcher, request.environ.get("gunicorn.socket"))
+    response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
@@ -98,6 +108,10 @@ class RecipientWatcher:
             "SELECT id, is_read FROM notifications WHERE portal = ? AND recipient_id = ?",
             (self.portal, self.recipient_id)).fetchall()
         return {row[0]: bool(row[1]) for row in rows}
+
+    def changed(self) -> bool:
+        """True when some connection committed since the last look (one cheap PRAGMA)."""
+        return self._data_version() != self.version
 
     def changes(self) -> list[tuple[str, dict]]:
         """The events since the last look: nothing at all when no connection committed."""
@@ -139,6 +153,40 @@ def _stream(watcher: RecipientWatcher, client, *, clock=time.monotonic, sleep=ti
             if clock() - last_sent >= HEARTBEAT_SECONDS:
                 yield ": heartbeat\n\n"
                 last_sent = clock()
+    finally:
+        watcher.close()
+
+
+async def stream_async(watcher: RecipientWatcher, send, gone, *, clock=time.monotonic,
+                       sleep=asyncio.sleep) -> None:
+    """The event stream served by a coroutine (ASGI `send`): no thread is held while it waits.
+
+    `gone` (a threading.Event) is set when the client disconnects. The recipient's rows are read
+    on a thread only when some connection committed.
+    """
+    loop = asyncio.get_running_loop()
+
+    async def emit(text: str) -> None:
+        await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+
+    try:
+        await emit(_event("ready", {"portal": watcher.portal, "recipient": watcher.recipient_id},
+                          retry=RETRY_MILLISECONDS))
+        started = last_sent = clock()
+        while clock() - started < LIFETIME_SECONDS:
+            await sleep(TICK_SECONDS)
+            if SHUTTING_DOWN.is_set() or gone.is_set():
+                break
+            if watcher.changed():
+                for name, data in await loop.run_in_executor(None, watcher.changes):
+                    await emit(_event(name, data))
+                    last_sent = clock()
+            if clock() - last_sent >= HEARTBEAT_SECONDS:
+                await emit(": heartbeat\n\n")
+                last_sent = clock()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except (OSError, RuntimeError):
+        pass  # the client went away mid-write (granian raises a RuntimeError then)
     finally:
         watcher.close()
 

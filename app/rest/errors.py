@@ -199,6 +199,21 @@ def bad_request(description: str) -> BitrixError:
     return BitrixError("BAD_REQUEST", description, 400)
 
 
+def body_too_complex(description: str) -> BitrixError:
+    """A body within the size limit with too many values or parts to decode (emulator rule)."""
+    return BitrixError("REQUEST_ENTITY_TOO_LARGE", description, 413)
+
+
+def uri_too_long(limit: int) -> BitrixError:
+    """A request URL over the emulator's limit (a portal's front end refuses long URLs too)."""
+    return BitrixError("REQUEST_URI_TOO_LONG", f"Request URL is longer than {limit} bytes", 414)
+
+
+def headers_too_large(description: str) -> BitrixError:
+    """Too many or too large request headers: 431."""
+    return BitrixError("REQUEST_HEADER_FIELDS_TOO_LARGE", description, 431)
+
+
 def http_error(status: int, name: str) -> BitrixError:
     """A refusal of the HTTP layer (werkzeug's 4xx) under /rest/, Bitrix-shaped:
     400 "Bad Request" → BAD_REQUEST, 405 → METHOD_NOT_ALLOWED, ..."""

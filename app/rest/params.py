@@ -19,6 +19,9 @@ from b24emu.php import INT_MAX, INT_MIN, canonical_int_key
 MAX_INPUT_VARS = 1000  # php.ini max_input_vars
 MAX_INPUT_NESTING = 64  # php.ini max_input_nesting_level
 JSON_MAX_DEPTH = 512  # json_decode()'s default $depth
+# Emulator rule: a JSON body with more values than this is refused before it is decoded, so a
+# worker never builds millions of objects (PHP would run out of its memory_limit on such a body).
+MAX_JSON_VALUES = 100_000
 
 _C_SPACE = " \t\n\v\f\r"  # C isspace() in the "C" locale
 _UNCLOSED_MANGLE = str.maketrans({" ": "_", ".": "_", "[": "_"})
@@ -30,6 +33,10 @@ _PHP_TRIM_BYTES = b" \t\n\r\0\x0b"
 _FORBIDDEN_PREFIXES = ("__Host-", "__Secure-")
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
+
+
+class DecodeLimitError(ValueError):
+    """A body too complex to decode within the emulator's memory and CPU bounds."""
 
 
 class _PhpArray(dict):
@@ -72,7 +79,15 @@ def assemble_php_pairs(
 
 
 def decode_json_body(body: bytes) -> dict:
-    """Bitrix Json::decode of a JSON body; anything invalid is {} (spec Part A 2)."""
+    """Bitrix Json::decode of a JSON body; anything invalid is {} (spec Part A 2).
+
+    Raises DecodeLimitError for a body with more than MAX_JSON_VALUES values: every value but
+    the first of a container follows a comma, so the count of `,` `[` `{` bounds it from above
+    without decoding anything.
+    """
+    raw = _as_bytes(body)
+    if raw.count(b",") + raw.count(b"[") + raw.count(b"{") > MAX_JSON_VALUES:
+        raise DecodeLimitError(f"The JSON body has more than {MAX_JSON_VALUES} values")
     try:
         text = body if isinstance(body, str) else bytes(body).decode("utf-8")
         value = json.loads(
@@ -133,11 +148,14 @@ def _sapi_content_type(content_type: str | None) -> str:
 def _parse_urlencoded(data: bytes, max_vars: int, max_depth: int, post: bool) -> _PhpArray:
     """Split, decode and register name=value pieces as $_GET/parse_str or $_POST does."""
     if post:
-        pieces = data.split(b"&")
-        if not pieces[-1]:  # add_post_var() makes no piece after a final "&"
+        # php_std_post_handler registers a variable before counting it, so one more gets in;
+        # the rest of the body is never split (a body of "&&&…" costs no memory).
+        limit = max(max_vars + 1, 0)
+        pieces = data.split(b"&", limit)
+        if len(pieces) > limit:
             pieces.pop()
-        # php_std_post_handler registers a variable before counting it, so one more gets in
-        limit = max_vars + 1
+        elif not pieces[-1]:  # add_post_var() makes no piece after a final "&"
+            pieces.pop()
     else:
         # php_default_treat_data works on a C string and strtok() skips empty pieces
         pieces = [piece for piece in data.split(b"\0", 1)[0].split(b"&") if piece]

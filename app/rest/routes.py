@@ -19,6 +19,9 @@ from werkzeug.routing import PathConverter
 
 log = logging.getLogger("b24emu.rest")
 bp = Blueprint("rest", __name__)
+# Parts of a multipart body parsed at most (PHP keeps the first max_input_vars = 1000 fields and
+# drops the rest, as `params.assemble_php_pairs` does; beyond this many the body is refused).
+MAX_FORM_PARTS = 20_000
 HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -66,6 +69,9 @@ def rest(subpath: str) -> Response:
     except RequestEntityTooLarge:
         error = errors.payload_too_large(emulator.settings.max_body_bytes)
         return _respond(*envelope.error_response(error, path.transport))
+    except params.DecodeLimitError as error:
+        return _respond(*envelope.error_response(errors.body_too_complex(str(error)),
+                                                 path.transport))
     except ClientDisconnected:
         # the body ended before its Content-Length: answered, not a 500 with a traceback
         error = errors.bad_request("The request body is shorter than its Content-Length")
@@ -90,7 +96,13 @@ def _decode_params(max_body_bytes: int) -> dict:
     form_pairs = None
     body = b""
     if request.method == "POST" and request.mimetype == "multipart/form-data":
-        form_pairs = list(request.form.items(multi=True))
+        request.max_form_parts = MAX_FORM_PARTS
+        request.max_form_memory_size = max_body_bytes
+        try:
+            form_pairs = list(request.form.items(multi=True))
+        except RequestEntityTooLarge:  # the body itself is within the limit: too many parts
+            raise params.DecodeLimitError(
+                f"The multipart body has more than {MAX_FORM_PARTS} parts") from None
     elif request.method == "POST":
         body = request.get_data(cache=False)
     return params.decode_request(

@@ -15,6 +15,7 @@ from b24emu.store.db import Database
 
 CLOCK_KEY = "clock"
 FAULTS_KEY = "faults_armed"
+PORTALS_VERSION_KEY = "portals_version"  # see PortalStore.check_version
 ANY_METHOD = "*"
 PARAMS_LIMIT = 65536  # characters of decoded parameters kept per journal entry
 
@@ -37,6 +38,7 @@ class Snapshot:
 
     clock: ClockState
     faults_armed: bool
+    portals_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,11 @@ class ControlStore:
 
     def snapshot(self) -> Snapshot:
         """Clock and armed-faults flag in one query."""
-        values = {row["key"]: row["value"] for row in
-                  self.database.query("SELECT key, value FROM control")}
-        return Snapshot(_clock_state(values.get(CLOCK_KEY)), values.get(FAULTS_KEY, "0") != "0")
+        values = dict(self.database.db.conn.execute(
+            "SELECT key, value FROM control WHERE key IN (?, ?, ?)",
+            (CLOCK_KEY, FAULTS_KEY, PORTALS_VERSION_KEY)).fetchall())
+        return Snapshot(_clock_state(values.get(CLOCK_KEY)), values.get(FAULTS_KEY, "0") != "0",
+                        values.get(PORTALS_VERSION_KEY))
 
     # --- clock --------------------------------------------------------------------------------
 
@@ -151,10 +155,7 @@ class ControlStore:
         if self.journal_max <= 0:
             return 0
         row = dict(entry)
-        params = json.dumps(row.get("params"), ensure_ascii=False, default=str)
-        if len(params) > PARAMS_LIMIT:
-            params = json.dumps({"_truncated": params[:PARAMS_LIMIT]})
-        row["params"] = params
+        row["params"] = capped_json(row.get("params"), PARAMS_LIMIT)
         columns = [name for name in _JOURNAL_FIELDS if name in row]
         with self.database.write() as db:
             entry_id = db.execute(
@@ -213,6 +214,81 @@ class ControlStore:
                     f"DELETE FROM {table} WHERE portal = ?", [portal]).rowcount  # noqa: S608
             self._mark_armed(db)
         return removed
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+def capped_json(value, limit: int) -> str:
+    """`value` as JSON, or `{"_truncated": <its first `limit` characters>}` when longer.
+
+    The encoder yields the text piece by piece and stops once past the limit, so a huge input
+    costs what the limit costs, not what the whole rendering would.
+    """
+    if _rendering_fits(value, limit):
+        return _ENCODER.encode(value)  # the C encoder, for the usual few parameters
+    pieces, size = [], 0
+    for piece in _pieces(value, limit + 1):
+        pieces.append(piece)
+        size += len(piece)
+        if size > limit:
+            return json.dumps({"_truncated": "".join(pieces)[:limit]})
+    return "".join(pieces)
+
+
+def _pieces(value, cut: int):
+    """json.dumps(value, ensure_ascii=False, default=str) piece by piece, every string cut to
+    `cut` characters first (which leaves the first `cut - 1` characters of the whole the same)."""
+    if isinstance(value, str):
+        yield _ENCODER.encode(value[:cut])
+    elif isinstance(value, dict):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            key = key if isinstance(key, str) else _ENCODER.encode(key).strip('"')
+            yield (", " if index else "") + _ENCODER.encode(key[:cut]) + ": "
+            yield from _pieces(item, cut)
+        yield "}"
+    elif isinstance(value, (list, tuple)):
+        yield "["
+        for index, item in enumerate(value):
+            if index:
+                yield ", "
+            yield from _pieces(item, cut)
+        yield "]"
+    elif value is None or isinstance(value, (bool, int, float)):
+        yield _ENCODER.encode(value)
+    else:
+        yield _ENCODER.encode(str(value)[:cut])
+
+
+def _rendering_fits(value, limit: int) -> bool:
+    """True when `value`'s JSON is surely at most `limit` characters (an upper bound, found
+    without encoding; it gives up as soon as the bound passes the limit)."""
+    stack, size = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += 2 + 6 * len(item) if not item.isascii() or not item.isprintable() \
+                else 2 + len(item) + item.count('"') + item.count("\\")
+        elif isinstance(item, dict):
+            size += 2 + 4 * len(item)
+            if size > limit:
+                return False
+            for key, child in item.items():
+                size += len(key) * 6 + 2 if isinstance(key, str) else 24
+                stack.append(child)
+        elif isinstance(item, (list, tuple)):
+            size += 2 + 2 * len(item)
+            if size > limit:
+                return False
+            stack.extend(item)
+        else:
+            size += 26  # numbers, booleans, null and str() of anything else stay short
+            if not isinstance(item, (int, float, bool, type(None))):
+                return False
+        if size > limit:
+            return False
+    return True
 
 
 def _clock_state(value: str | None) -> ClockState:

@@ -25,6 +25,8 @@ import sqlite_utils
 from b24emu.store.schema import MIGRATIONS
 
 BUSY_TIMEOUT_SECONDS = 30
+WAL_POLL_SECONDS = 0.05  # how often the checkpoint thread looks at the WAL's size
+DEFAULT_WAL_LIMIT = 64 * 1024 * 1024  # the WAL stays below this (B24EMU_WAL_LIMIT_BYTES)
 
 
 class Database:
@@ -61,28 +63,68 @@ class Database:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it
         return conn
 
-    def start_checkpointer(self, interval: float = 0.5) -> threading.Thread:
-        """Checkpoint the WAL from a background thread of this process, not inside requests.
+    def start_checkpointer(self, interval: float = 0.5,
+                           wal_limit: int = DEFAULT_WAL_LIMIT) -> threading.Thread:
+        """Keep the WAL small from a background thread of this process, not inside requests.
 
-        SQLite otherwise checkpoints in whichever commit crosses 1000 WAL pages, and that request
-        waits for it (the 15 ms p99 at one connection). A server worker calls this once; its
-        request connections opened afterwards turn automatic checkpoints off.
+        SQLite otherwise checkpoints in whichever commit crosses 1000 WAL pages (that request
+        waits), and under a steady stream of writes a checkpoint never catches up with the end
+        of the log, so the WAL never restarts and grows without limit. Every `interval` this
+        thread copies what it can (PASSIVE, no lock). When the WAL is over a quarter of
+        `wal_limit` (its size is looked at every `WAL_POLL_SECONDS`), or no write came since the
+        last round, it takes the write lock for a moment and checkpoints with TRUNCATE, which
+        empties the file. Writers wait for that checkpoint only, so the WAL stays below
+        `wal_limit` (its quarter plus one poll's worth of writes) and is empty once the load
+        ends. A server worker calls this once; its request connections
+        opened afterwards turn automatic checkpoints off.
         """
         self._background_checkpoints = True
 
         def run() -> None:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
-                                   isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=1, isolation_level=None,
+                                   check_same_thread=False)
+            last_version, rounds = None, 0
             while True:
-                time.sleep(interval)
+                time.sleep(WAL_POLL_SECONDS)  # a stat() per poll; SQLite only every interval
+                rounds += 1
+                size = self.wal_bytes()
+                if size <= wal_limit // 4 and rounds * WAL_POLL_SECONDS < interval:
+                    continue
+                rounds = 0
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                    idle, last_version = version == last_version, version
+                    if size > wal_limit // 4 or (idle and size > 0):
+                        with self._exclusive():
+                            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    else:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error:
                     continue  # busy: the next round does it
 
         thread = threading.Thread(target=run, name="b24emu-wal-checkpoint", daemon=True)
         thread.start()
         return thread
+
+    def wal_bytes(self) -> int:
+        """The size of the write-ahead log file (0 when it is empty or absent)."""
+        try:
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The write lock of every thread and process on this file (see the module doc)."""
+        lock_fd = self._process_lock()
+        with self._write_lock:
+            if lock_fd is not None:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if lock_fd is not None:
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
@@ -92,21 +134,14 @@ class Database:
             with db.atomic():
                 yield db
             return
-        lock_fd = self._process_lock()
-        with self._write_lock:
-            if lock_fd is not None:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        with self._exclusive():
+            db.conn.execute("BEGIN IMMEDIATE")
             try:
-                db.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.conn.execute("ROLLBACK")
-                    raise
-                db.conn.execute("COMMIT")
-            finally:
-                if lock_fd is not None:
-                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+                yield db
+            except BaseException:
+                db.conn.execute("ROLLBACK")
+                raise
+            db.conn.execute("COMMIT")
 
     def _process_lock(self) -> int | None:
         """The file descriptor writers of every process `flock`; reopened after a fork."""

@@ -16,6 +16,7 @@ from b24emu.store.db import Database
 from b24emu.stubs.store import replace_fixture_stubs
 
 DEFAULT_PORTAL = "default"
+VERSION_KEY = "portals_version"  # control-table row bumped whenever a portal is (re)loaded
 ACCESS_TOKEN_LIFETIME = 3600  # seconds: an access token lives one hour (`expires_in`)
 REFRESH_TOKEN_LIFETIME = 180 * 86400  # an issued refresh token lives 180 days
 # A refresh token written in a fixture works until it is used (2100-01-01T00:00:00Z).
@@ -32,6 +33,22 @@ class PortalStore:
 
     def __init__(self, database: Database):
         self.database = database
+        # Users and webhooks by key, read once per process; any process that loads a portal
+        # bumps VERSION_KEY in the control table, and `check_version` (each request) drops them.
+        self._cache: dict = {}
+        self._version: str | None = None
+
+    def check_version(self, version: str | None) -> None:
+        """Forget cached users and webhooks when some process changed the portals."""
+        if version != self._version:
+            self._cache = {}
+            self._version = version
+
+    def _cached(self, key: tuple, read):
+        cache = self._cache
+        if key not in cache:
+            cache[key] = read()
+        return cache[key]
 
     def is_empty(self) -> bool:
         """True when no portal has been loaded yet."""
@@ -44,6 +61,7 @@ class PortalStore:
     def load_rows(self, rows: dict) -> None:
         """Replace one portal with the rows `portal_rows` made (secrets already digests)."""
         name = rows["portals"][0]["name"]
+        self._cache = {}
         with self.database.write() as db:
             for table in ("users", "departments", "webhooks", "apps", "tokens", "portals"):
                 db.execute(f"DELETE FROM {table} WHERE " + _portal_column(table), [name])  # noqa: S608
@@ -51,6 +69,8 @@ class PortalStore:
                 if rows.get(table):
                     db[table].insert_all(rows[table])
             replace_fixture_stubs(db, name, rows.get("stubs") or [])
+            db.execute("INSERT INTO control (key, value) VALUES (?, '1') ON CONFLICT (key)"
+                       " DO UPDATE SET value = CAST(value AS INTEGER) + 1", [VERSION_KEY])
 
     def portal(self, name: str) -> dict | None:
         """One portal's own settings (domain, timezone)."""
@@ -59,10 +79,9 @@ class PortalStore:
 
     def user(self, portal: str, user_id: int) -> dict | None:
         """A user by id, with `active` and `admin` as booleans."""
-        rows = self.database.query(
-            "SELECT * FROM users WHERE portal = ? AND id = ?", (portal, user_id)
-        )
-        return _user(rows[0]) if rows else None
+        found = self._cached(("user", portal, user_id), lambda: self.database.query(
+            "SELECT * FROM users WHERE portal = ? AND id = ?", (portal, user_id)))
+        return _user(found[0]) if found else None
 
     def users(self, portal: str) -> list[dict]:
         """Every user of a portal, by id."""
@@ -84,9 +103,8 @@ class PortalStore:
 
     def webhook(self, portal: str, user_id: int, code: str) -> dict | None:
         """The user's webhook whose code matches, compared in constant time."""
-        rows = self.database.query(
-            "SELECT * FROM webhooks WHERE portal = ? AND user_id = ?", (portal, user_id)
-        )
+        rows = self._cached(("webhooks", portal, user_id), lambda: self.database.query(
+            "SELECT * FROM webhooks WHERE portal = ? AND user_id = ?", (portal, user_id)))
         found = None
         for row in rows:
             if hmac.compare_digest(row["code"].encode(), code.encode("utf-8", "surrogatepass")):

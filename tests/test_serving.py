@@ -1,0 +1,238 @@
+"""The real server under pressure: open inbox pages, slow clients, departed clients, limits, WAL.
+
+Latency is compared as a ratio to the same calls on the same idle server, never as absolute time.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.test_server import Server
+
+ADD = "/rest/1/devtoken/im.notify.personal.add.json"
+PAGES = 50
+SLOW_CLIENTS = 8
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("serving") / "db.sqlite3"
+    running = Server(db, "fixtures/default.json", {"B24EMU_HEADER_TIMEOUT": "1"})
+    yield running
+    running.stop()
+
+
+def connect(server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    return sock
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def open_page(server, recipient: int = 2) -> socket.socket:
+    """An inbox page's event stream, read up to its `ready` event."""
+    sock = connect(server)
+    sock.sendall(f"GET /_emulator/ui/events?recipient={recipient} HTTP/1.1\r\n"
+                 f"Host: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
+    assert b"event: ready" in read_until(sock, b"event: ready")
+    return sock
+
+
+def slow_client(server) -> socket.socket:
+    """A client that has sent part of a request head and then stalls."""
+    sock = connect(server)
+    sock.sendall(b"GET /_emulator/health HTTP/1.1\r\nHo")
+    return sock
+
+
+def call_latencies(server, count: int = 15) -> list[float]:
+    session = requests.Session()
+    latencies = []
+    for index in range(count):
+        begin = time.perf_counter()
+        if index % 2:
+            reply = session.get(f"{server.base}/_emulator/health", timeout=30)
+        else:
+            reply = session.post(f"{server.base}{ADD}", timeout=30,
+                                 json={"USER_ID": 3, "MESSAGE": f"m{index}"})
+        latencies.append(time.perf_counter() - begin)
+        assert reply.status_code == 200, reply.text
+    session.close()
+    return latencies
+
+
+def test_open_pages_and_slow_clients_do_not_hold_the_rest_surface(server):
+    idle = statistics.median(call_latencies(server))
+    pages = [open_page(server) for _ in range(PAGES)]
+    slow = []
+    try:
+        # The stalled heads go on arriving (a byte at a time) while the calls are made.
+        slow = [slow_client(server) for _ in range(SLOW_CLIENTS)]
+        loaded = statistics.median(call_latencies(server))
+        assert loaded <= 5 * idle + 0.005, (idle, loaded)
+
+        # Live updates still reach every page.
+        added = requests.post(f"{server.base}{ADD}", json={"USER_ID": 2, "MESSAGE": "live"},
+                              timeout=30).json()["result"]
+        for page in pages:
+            assert f'"ids":[{added}]'.encode() in read_until(page, b"event: added")
+    finally:
+        for sock in pages + slow:
+            sock.close()
+
+
+def test_a_stalled_client_is_cut_off_by_the_header_timeout(server):
+    sock = slow_client(server)
+    try:
+        sock.settimeout(20)
+        answer = sock.recv(1024)  # the server closes (or answers 408) after B24EMU_HEADER_TIMEOUT
+    except ConnectionResetError:
+        answer = b""
+    finally:
+        sock.close()
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
+
+
+def test_a_call_whose_client_left_while_it_waited_is_not_run(tmp_path):
+    # One worker with one thread: a slow call holds it, the next call waits for it.
+    db = tmp_path / "db.sqlite3"
+    server = Server(db, "fixtures/default.json", {"B24EMU_THREADS": "1"}, workers=1)
+    try:
+        requests.post(f"{server.base}/_emulator/faults", timeout=10, json={
+            "method": "im.notify.personal.add", "latency": 3.0, "times": 1})
+        slow = threading.Thread(target=requests.post, args=(f"{server.base}{ADD}",),
+                                kwargs={"json": {"USER_ID": 2, "MESSAGE": "slow"},
+                                        "timeout": 30})
+        slow.start()
+        deadline = time.monotonic() + 10
+        while _armed_faults(db):  # taken (and committed) just before the call sleeps
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        body = json.dumps({"USER_ID": 2, "MESSAGE": "abandoned"}).encode()
+        sock = connect(server)
+        sock.sendall(f"POST {ADD} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        sock.close()  # the client gives up while its call waits for the thread
+        slow.join(timeout=30)
+        after = requests.post(f"{server.base}{ADD}", json={"USER_ID": 2, "MESSAGE": "after"},
+                              timeout=30)
+        assert after.status_code == 200
+        messages = [n["message"] for n in requests.get(
+            f"{server.base}/_emulator/notifications", params={"recipient": 2},
+            timeout=10).json()["items"]]
+        journal = requests.get(f"{server.base}/_emulator/journal",
+                               params={"method": "im.notify.personal.add"}, timeout=10).json()
+    finally:
+        server.stop()
+    assert messages == ["after", "slow"]
+    assert journal["total"] == 2  # the abandoned call never ran: not even an error was journaled
+
+
+def _armed_faults(db) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute("SELECT count(*) FROM faults").fetchone()[0]
+
+
+def raw_request(server, head: str) -> tuple[int, dict]:
+    sock = connect(server)
+    try:
+        sock.sendall(head.encode())
+        data = read_until(sock, b"}")
+    finally:
+        sock.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, json.loads(data.partition(b"\r\n\r\n")[2] or b"{}")
+
+
+def test_long_urls_and_big_heads_are_answered_as_bitrix_errors(server):
+    message = "x" * 9000  # a portal's front end accepts URLs of 8 KB
+    status, body = raw_request(
+        server, f"GET {ADD}?USER_ID=2&MESSAGE={message} HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert status == 200 and isinstance(body["result"], int)
+
+    status, body = raw_request(
+        server, f"GET {ADD}?MESSAGE={'y' * 40000} HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert (status, body["error"]) == (414, "REQUEST_URI_TOO_LONG")
+
+    status, body = raw_request(
+        server, f"GET {ADD} HTTP/1.1\r\nHost: a\r\nX-Big: {'z' * 20000}\r\n\r\n")
+    assert (status, body["error"]) == (431, "REQUEST_HEADER_FIELDS_TOO_LARGE")
+
+    many = "".join(f"X-H{i}: v\r\n" for i in range(95))
+    status, body = raw_request(server, f"GET {ADD} HTTP/1.1\r\nHost: a\r\n{many}\r\n")
+    assert (status, body["error"]) == (431, "REQUEST_HEADER_FIELDS_TOO_LARGE")
+    assert "90" in body["error_description"]
+
+
+def test_the_wal_stays_bounded_under_load_and_is_emptied_after(tmp_path):
+    limit = 4 * 1024 * 1024
+    db = tmp_path / "wal.sqlite3"
+    server = Server(db, "fixtures/default.json", {"B24EMU_WAL_LIMIT_BYTES": str(limit),
+                                                  "B24EMU_RATE_LIMIT": "off"})
+    wal = Path(f"{db}-wal")
+    sizes: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            sizes.append(wal.stat().st_size if wal.exists() else 0)
+            time.sleep(0.02)
+
+    def flood(worker: int) -> None:
+        with requests.Session() as session:
+            for index in range(400):
+                session.post(f"{server.base}{ADD}", timeout=30, json={
+                    "USER_ID": 2, "MESSAGE": f"{worker}-{index}", "TAG": f"t{index % 50}",
+                    "ATTACH": [{"MESSAGE": "x" * 200}]})
+
+    try:
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        writers = [threading.Thread(target=flood, args=(n,)) for n in range(4)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        stop.set()
+        sampler.join()
+        # Written without pause, the WAL would hold every commit (~20 KB each, 4,800 commits).
+        assert max(sizes) < limit, max(sizes)
+        deadline = time.monotonic() + 20
+        while (wal.exists() and wal.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not wal.exists() or wal.stat().st_size == 0
+    finally:
+        server.stop()
+
+
+def test_open_pages_do_not_hold_up_a_stop(tmp_path):
+    server = Server(tmp_path / "db.sqlite3", "fixtures/default.json")
+    pages = [open_page(server) for _ in range(3)]
+    try:
+        output = server.stop()  # SIGTERM; fails on its 30 s timeout if a page held the stop
+        assert server.process.returncode == 0, output
+        for page in pages:
+            assert read_until(page, b"never sent").endswith(b"\r\n\r\n")  # stream ended cleanly
+    finally:
+        for page in pages:
+            page.close()
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()
