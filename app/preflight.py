@@ -26,6 +26,9 @@ def serve_settings(**overrides: Any) -> Settings:
     return settings
 
 
+MIN_WAL_LIMIT = 1024 * 1024  # a smaller bound would checkpoint on nearly every write
+
+
 def check(settings: Settings) -> None:
     """Raise ConfigError for the first setting that cannot work."""
     from b24emu.context import fixture_path, portal_zone
@@ -42,6 +45,14 @@ def check(settings: Settings) -> None:
         value = getattr(settings, name)
         if value is not None and not value > 0:
             _bad(name, value, "must be a positive number")
+    if not settings.header_timeout > 0:
+        _bad("header_timeout", settings.header_timeout, "must be a positive number of seconds")
+    if settings.wal_limit_bytes < MIN_WAL_LIMIT:
+        _bad("wal_limit_bytes", settings.wal_limit_bytes, f"must be at least {MIN_WAL_LIMIT}")
+    if settings.max_body_bytes < 1:
+        _bad("max_body_bytes", settings.max_body_bytes, "must be at least 1")
+    if settings.journal_max < 0:
+        _bad("journal_max", settings.journal_max, "must be 0 (no journal) or more")
     if settings.tls not in (0, 1):
         _bad("tls", settings.tls, "must be yes or no")
     try:
