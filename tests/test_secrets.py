@@ -202,7 +202,7 @@ def test_a_seeded_portal_is_remembered_without_its_secrets_and_reset_restores_it
 def test_the_migration_turns_stored_secrets_into_digests(tmp_path, settings, clock):
     """A database written before: plain client secret and a remembered fixture document."""
     path = tmp_path / "old.sqlite3"
-    position = schema.MIGRATIONS.index(schema._v10_secrets_as_digests)
+    position = schema.MIGRATIONS.index(schema._v9_secrets_as_digests)
     database = Database(str(path))
     with database.write() as db:
         for number, migration in enumerate(schema.MIGRATIONS[:position], start=1):

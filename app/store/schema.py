@@ -152,7 +152,7 @@ def _v8_events(db: sqlite_utils.Database) -> None:
             UNIQUE (portal, client_id, connector_id, message_id, process_id))""")
 
 
-def _v10_secrets_as_digests(db: sqlite_utils.Database) -> None:
+def _v9_secrets_as_digests(db: sqlite_utils.Database) -> None:
     """Client secrets and remembered fixtures keep no secret in full (issue 13).
 
     `apps.client_secret` becomes `client_secret_hash` (SHA-256); every remembered fixture
@@ -182,4 +182,4 @@ def _v10_secrets_as_digests(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
               _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments,
-              _v7_stubs, _v8_events, _v10_secrets_as_digests]
+              _v7_stubs, _v8_events, _v9_secrets_as_digests]
