@@ -273,3 +273,29 @@ def test_the_proxy_refuses_what_it_cannot_forward(portal, tmp_path):
         upstream_down.stop()
     assert (down.status_code, down.json()["error"]) == (502, "UPSTREAM_UNREACHABLE")
     assert load(tmp_path / "down2.json")["calls"] == []
+
+
+def test_no_web_page_can_drive_the_proxy(portal, tmp_path):
+    """The proxy forwards with the real portal's credentials: a page in the user's browser (an
+    Origin header, a cross-site fetch) or a DNS-rebinding name gets 403, and nothing reaches
+    the portal."""
+    out = tmp_path / "pages.json"
+    proxy = record(portal.webhook(1, "devtoken"), out)
+    url = f"{proxy.url}/rest/im.notify.personal.add.json"
+    try:
+        page = requests.post(url, data='{"USER_ID": 2, "MESSAGE": "from a page"}',
+                             headers={"Origin": "https://evil.example",
+                                      "Content-Type": "text/plain"})
+        fetch = requests.post(url, json={"USER_ID": 2, "MESSAGE": "x"},
+                              headers={"Sec-Fetch-Site": "cross-site"})
+        rebound = requests.post(url, json={"USER_ID": 2, "MESSAGE": "x"},
+                                headers={"Host": f"rebind.example:{proxy.url.rsplit(':', 1)[1]}"})
+        tool = requests.post(url, json={"USER_ID": 2, "MESSAGE": "from the integration"})
+    finally:
+        proxy.stop()
+    assert (page.status_code, page.json()["error"]) == (403, "FORBIDDEN_ORIGIN")
+    assert (fetch.status_code, fetch.json()["error"]) == (403, "FORBIDDEN_ORIGIN")
+    assert (rebound.status_code, rebound.json()["error"]) == (403, "FORBIDDEN_HOST")
+    assert tool.status_code == 200
+    assert [note["message"] for note in portal.notifications()] == ["from the integration"]
+    assert [call["method"] for call in load(out)["calls"]] == ["im.notify.personal.add"]

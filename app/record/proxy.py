@@ -30,6 +30,26 @@ DROPPED_RESPONSE_HEADERS = frozenset({"connection", "keep-alive", "transfer-enco
                                       "server", "date", "proxy-authenticate", "upgrade"})
 
 
+def _browser_refusal(request) -> tuple[str, str] | None:
+    """Why a request must not reach the real portal, or None.
+
+    The proxy holds the real portal's credentials, so a web page open in the user's browser must
+    not be able to drive it: a request a browser marks as coming from a page (`Origin`, or a
+    cross-site `Sec-Fetch-Site`) is refused, and so is a `Host` other than localhost or a
+    loopback address (a DNS-rebinding page reaches the proxy under its own name).
+    """
+    from b24emu.control.access import host_name
+
+    if host_name(request.host) != "localhost":
+        return ("FORBIDDEN_HOST", "The recording proxy answers localhost and loopback "
+                                  f"addresses only, not Host {request.host!r}")
+    if request.headers.get("Origin") is not None or request.headers.get(
+            "Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+        return ("FORBIDDEN_ORIGIN", "The recording proxy refuses requests from web pages: it "
+                                    "forwards them with the real portal's credentials")
+    return None
+
+
 class UpstreamError(ValueError):
     """An --upstream URL the proxy cannot use."""
 
@@ -77,6 +97,9 @@ class RecordingProxy:
         from werkzeug.wrappers import Request, Response
 
         request = Request(environ)
+        refusal = _browser_refusal(request)
+        if refusal is not None:
+            return _error(Response, 403, *refusal)(environ, start_response)
         # One byte more than allowed: werkzeug stops a chunked body at its limit silently.
         request.max_content_length = MAX_BODY_BYTES + 1
         try:
