@@ -1,0 +1,50 @@
+"""The /rest/ surface without Flask's per-request machinery.
+
+`RestFastPath` sits in front of the Flask app (as its `wsgi_app`): a request whose path starts
+with `/rest/` and whose method the REST routes accept is answered by `routes.answer` with a plain
+werkzeug request (no request or app context, no URL map matching, no session); every other
+request, `/_emulator/` included, goes on to Flask. Answers, errors and logs are the same either
+way: both call the same functions.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from b24emu.rest import routes
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request
+
+PREFIX = "/rest/"
+METHODS = frozenset(routes.HTTP_METHODS)
+# The request being answered here, for code that would otherwise ask Flask (e.g. the address
+# an event delivery names as the caller's, b24emu.events.firing).
+CURRENT_REQUEST: ContextVar[Request | None] = ContextVar("b24emu_rest_request", default=None)
+
+
+class RestFastPath:
+    """WSGI middleware: /rest/ calls answered directly, everything else by `flask_app`."""
+
+    def __init__(self, flask_app, emulator):
+        self.flask_app = flask_app
+        self.emulator = emulator
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") not in METHODS:
+            return self.flask_app(environ, start_response)
+        req = Request(environ)
+        path = req.path
+        if not path.startswith(PREFIX):
+            return self.flask_app(environ, start_response)
+        req.max_content_length = self.emulator.settings.max_body_bytes
+        token = CURRENT_REQUEST.set(req)
+        try:
+            response = routes.answer(req, self.emulator, path[len(PREFIX):])
+        except HTTPException as exc:
+            response = (routes.rest_http_error(exc, self.emulator, path)
+                        if 400 <= (exc.code or 0) < 500 else exc)
+        except Exception as exc:  # noqa: BLE001 (answered as Bitrix's 500, traceback logged)
+            response = routes.unexpected_error(exc, req)
+        finally:
+            CURRENT_REQUEST.reset(token)
+        return response(environ, start_response)
