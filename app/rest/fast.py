@@ -13,10 +13,12 @@ from contextvars import ContextVar
 
 from b24emu.rest import routes
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
 PREFIX = "/rest/"
 METHODS = frozenset(routes.HTTP_METHODS)
+DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"  # Flask's, for an answer that names none
 # The request being answered here, for code that would otherwise ask Flask (e.g. the address
 # an event delivery names as the caller's, b24emu.events.firing).
 CURRENT_REQUEST: ContextVar[Request | None] = ContextVar("b24emu_rest_request", default=None)
@@ -39,12 +41,18 @@ class RestFastPath:
         req.max_content_length = self.emulator.settings.max_body_bytes
         token = CURRENT_REQUEST.set(req)
         try:
-            response = routes.answer(req, self.emulator, path[len(PREFIX):])
+            body, status, headers = routes.answer(req, self.emulator, path[len(PREFIX):])
         except HTTPException as exc:
-            response = (routes.rest_http_error(exc, self.emulator, path)
-                        if 400 <= (exc.code or 0) < 500 else exc)
+            if not 400 <= (exc.code or 0) < 500:
+                return exc(environ, start_response)
+            body, status, headers = routes.rest_http_error(exc, self.emulator, path)
         except Exception as exc:  # noqa: BLE001 (answered as Bitrix's 500, traceback logged)
-            response = routes.unexpected_error(exc, req)
+            body, status, headers = routes.unexpected_error(exc, req)
         finally:
             CURRENT_REQUEST.reset(token)
-        return response(environ, start_response)
+        # What Flask's Response would send for these bytes, without building one.
+        pairs = [*headers.items(), ("Content-Length", str(len(body)))]
+        if "Content-Type" not in headers:
+            pairs.append(("Content-Type", DEFAULT_CONTENT_TYPE))
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}", pairs)
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]

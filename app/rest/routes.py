@@ -62,26 +62,27 @@ def parse_rest_path(subpath: str) -> RestPath | None:
 @bp.route("/rest/<anypath:subpath>", methods=HTTP_METHODS)
 def rest(subpath: str) -> Response:
     """Every emulated REST call comes through here (or through `RestFastPath`)."""
-    return answer(request, current_app.extensions["b24emu"], subpath)
+    return _respond(*answer(request, current_app.extensions["b24emu"], subpath))
 
 
-def answer(req: Request, emulator, subpath: str) -> Response:
-    """The answer to one REST request: `req` is Flask's request or a plain werkzeug one."""
+def answer(req: Request, emulator, subpath: str) -> tuple[bytes, int, dict]:
+    """The answer (body, status, headers) to one REST request: `req` is Flask's request or a
+    plain werkzeug one."""
     path = parse_rest_path(subpath) or RestPath("", _transport_hint(subpath))
     if req.method == "OPTIONS":
-        return Response(b"", 200, envelope.BASE_HEADERS)
+        return b"", 200, envelope.BASE_HEADERS
     try:
         decoded = _decode_params(req, emulator.settings.max_body_bytes)
     except RequestEntityTooLarge:
         error = errors.payload_too_large(emulator.settings.max_body_bytes)
-        return _respond(*envelope.error_response(error, path.transport))
+        return envelope.error_response(error, path.transport)
     except params.DecodeLimitError as error:
-        return _respond(*envelope.error_response(errors.body_too_complex(str(error)),
-                                                 path.transport))
+        return envelope.error_response(errors.body_too_complex(str(error)),
+                                        path.transport)
     except ClientDisconnected:
         # the body ended before its Content-Length: answered, not a 500 with a traceback
         error = errors.bad_request("The request body is shorter than its Content-Length")
-        return _respond(*envelope.error_response(error, path.transport))
+        return envelope.error_response(error, path.transport)
     rest_request = RestRequest(
         method=path.method, transport=path.transport, params=decoded,
         portal=emulator.portal_for_host(req.host), aplogin=path.aplogin, ap=path.ap,
@@ -89,7 +90,7 @@ def answer(req: Request, emulator, subpath: str) -> Response:
         http_method=req.method, path=req.path,
     )
     req.environ[REST_REQUEST_KEY] = rest_request  # for the log of an unexpected failure
-    return _respond(*handle(emulator, rest_request))
+    return handle(emulator, rest_request)
 
 
 def _decode_params(req: Request, max_body_bytes: int) -> dict:
@@ -157,16 +158,16 @@ def _http_error(exc: HTTPException):
     """
     if not request.path.startswith("/rest/") or not 400 <= (exc.code or 0) < 500:
         return exc
-    return rest_http_error(exc, current_app.extensions["b24emu"], request.path)
+    return _respond(*rest_http_error(exc, current_app.extensions["b24emu"], request.path))
 
 
-def rest_http_error(exc: HTTPException, emulator, path: str) -> Response:
+def rest_http_error(exc: HTTPException, emulator, path: str) -> tuple[bytes, int, dict]:
     """A werkzeug refusal of a /rest/ request as a REST error in the URL's transport."""
     if isinstance(exc, RequestEntityTooLarge):
         error = errors.payload_too_large(emulator.settings.max_body_bytes)
     else:
         error = errors.http_error(exc.code, exc.name)
-    return _respond(*envelope.error_response(error, _transport_hint(path)))
+    return envelope.error_response(error, _transport_hint(path))
 
 
 @bp.errorhandler(Exception)
@@ -174,13 +175,13 @@ def _unexpected(exc: Exception) -> Response:
     """Any failure not foreseen: logged with its traceback, answered as Bitrix's 500."""
     if isinstance(exc, HTTPException):
         return _http_error(exc)
-    return unexpected_error(exc, request)
+    return _respond(*unexpected_error(exc, request))
 
 
-def unexpected_error(exc: Exception, req: Request) -> Response:
+def unexpected_error(exc: Exception, req: Request) -> tuple[bytes, int, dict]:
     """Logged with its traceback (credentials masked), answered as Bitrix's 500."""
     log.error("unexpected error in %s %s\n%s", req.method, *_redacted_failure(exc, req))
-    return _respond(*envelope.error_response(errors.internal_server_error()))
+    return envelope.error_response(errors.internal_server_error())
 
 
 def _redacted_failure(exc: Exception, req: Request) -> tuple[str, str]:
