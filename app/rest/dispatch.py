@@ -62,7 +62,7 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
             )
             result, processing, budget = execute(
                 emulator, method, request.params, caller, started, request_id=request_id,
-                faults_armed=snapshot.faults_armed, joined=method.name != "batch")
+                faults_armed=snapshot.faults_armed, joined=_joins_unit(method))
         except BitrixError as error:
             _log_call(request.method, error.status, error.code, emulator.clock.now() - started)
             journal.record(emulator, caller, error.status, error.code)
@@ -78,6 +78,13 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
         operating=budget.operating, operating_reset_at=budget.reset_at,
     )
     return envelope.render(envelope.success_body(result, time), 200, request.transport)
+
+
+def _joins_unit(method: Method) -> bool:
+    """Whether a method's writes may wait for the end of the call to be committed: not batch
+    (its calls commit one by one, as the portal's do) and not a stub (an event it fires wakes
+    the delivery threads, which must find the delivery committed)."""
+    return method.name != "batch" and method.stub_id is None
 
 
 def _admit(emulator, request: RestRequest, now: float) -> None:
