@@ -82,6 +82,8 @@ CASES = [
     ("POST", ADD, {"data": b"x" * 64, "headers": {"Content-Length": "999999999"}}),
     ("POST", "/rest/", {}),
     ("DELETE", "/rest/a/b/c/d/e", {}),
+    ("GET", ADD, {"headers": {"Host": "x" * 64 + ".test"}}),
+    ("GET", ADD.replace(".json", ".xml"), {"headers": {"Host": "[::1]:8080"}}),
 ]
 
 

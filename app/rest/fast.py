@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from b24emu.rest import routes
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
@@ -41,6 +41,7 @@ class RestFastPath:
         req.max_content_length = self.emulator.settings.max_body_bytes
         token = CURRENT_REQUEST.set(req)
         try:
+            _check_host(req)
             body, status, headers = routes.answer(req, self.emulator, path[len(PREFIX):])
         except HTTPException as exc:
             if not 400 <= (exc.code or 0) < 500:
@@ -56,3 +57,13 @@ class RestFastPath:
             pairs.append(("Content-Type", DEFAULT_CONTENT_TYPE))
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}", pairs)
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+def _check_host(req: Request) -> None:
+    """The Host Flask refuses before routing: a name that is not valid IDNA (werkzeug's
+    `Map.bind`, e.g. a label over 63 characters) is a 400."""
+    name = req.host.lower().partition(":")[0]
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        raise BadHost() from None
