@@ -100,3 +100,16 @@ def test_fast_path_answers_as_the_flask_route(app, method, url, kwargs):
             body.pop("time", None)
         answers.append((response.status_code, sorted(response.headers.items()), body))
     assert answers[0] == answers[1]
+
+
+def test_a_unit_whose_transaction_was_committed_early_releases_the_lock(emulator):
+    database = emulator.database
+    with database.unit():
+        with database.joined(), database.write() as db:
+            db.execute("INSERT INTO control (key, value) VALUES ('probe', '1')")
+        database.db.conn.execute("COMMIT")  # e.g. a library that commits what it did not open
+        with database.write() as db:  # must not wait for the lock this thread holds
+            db.execute("UPDATE control SET value = '2' WHERE key = 'probe'")
+    assert database.query("SELECT value FROM control WHERE key = 'probe'") == [{"value": "2"}]
+    assert database._write_lock.acquire(blocking=False)
+    database._write_lock.release()

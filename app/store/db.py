@@ -160,6 +160,9 @@ class Database:
                 yield db
             return
         local = self._local
+        if getattr(local, "pending", False):  # the unit's transaction was ended early
+            local.pending = False
+            self._release()
         self._acquire()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -193,10 +196,12 @@ class Database:
             local.in_unit, local.joining = False, False
             if local.pending:
                 local.pending = False
+                conn = self.db.conn
                 try:
-                    self.db.conn.execute("COMMIT")
+                    if conn.in_transaction:  # else ended early by someone else's COMMIT
+                        conn.execute("COMMIT")
                 except BaseException:
-                    self.db.conn.execute("ROLLBACK")
+                    conn.execute("ROLLBACK")
                     raise
                 finally:
                     self._release()
