@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
     app.register_blueprint(control_bp)
     app.register_blueprint(ui_bp)
     app.register_blueprint(oauth_bp)
+    from b24emu.rest.fast import RestFastPath
+
+    app.wsgi_app = RestFastPath(app.wsgi_app, emulator)  # /rest/ without Flask's overhead
     if emulator.events.has_queued():  # deliveries left from before a restart
         emulator.deliveries.ensure_started()
     return app

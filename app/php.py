@@ -136,9 +136,66 @@ def json_dumps(value) -> str:
     ``\\/`` for slashes, ``\\uXXXX`` for non-ASCII, HEX escapes for ``< > & ' "`` inside strings,
     no spaces, an empty array as ``[]`` and a 0..n-1 keyed map as a list. The output is pure ASCII.
     """
+    if _c_encodable(value):
+        try:
+            encoded = _C_ENCODER.encode(value)
+        except (ValueError, TypeError, RecursionError):
+            pass  # the slow path raises its own error for the same value
+        else:
+            return _PHP_STRING_RE.sub(_php_escape, encoded)
     parts: list[str] = []
     _encode(value, parts)
     return "".join(parts)
+
+
+# The C encoder writes exactly what `_encode` writes for values `_c_encodable` accepts: strings
+# (escaped with \uXXXX; PHP's own escapes are applied to the whole text afterwards, which only
+# touches the inside of strings), exact ints, bools, None, plain floats, lists, tuples and dicts
+# with string keys that PHP would not write as a list.
+_C_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False,
+                              check_circular=False)
+_C_SCALARS = frozenset({str, int, bool, type(None)})
+_C_CHECK_LIMIT = 10_000  # values larger than this are left to the slow path whole
+
+
+def _php_escape(match: re.Match) -> str:
+    return _PHP_STRING_ESCAPES[match.group(0)]
+
+
+def _c_encodable(value) -> bool:
+    """True when the C encoder's output (plus PHP's string escapes) equals `_encode`'s."""
+    stack, seen = [value], 0
+    scalars = _C_SCALARS
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in scalars:
+            continue
+        seen += 1
+        if seen > _C_CHECK_LIMIT:
+            return False
+        if kind is dict:
+            if not item:
+                return False  # PHP writes an empty array as []
+            for key in item:
+                if type(key) is not str:
+                    return False
+                if key == "0":
+                    return False  # may be list-shaped: 0..n-1 keys are written as a list
+                break
+            for key in item:
+                if type(key) is not str:
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is float:
+            text = repr(item)
+            if "e" in text and "." not in text:
+                return False  # PHP writes 1.0e+25 where Python writes 1e+25
+        else:
+            return False  # PhpObject, subclasses, anything else: the slow path decides
+    return True
 
 
 def _encode(value, out: list[str]) -> None:

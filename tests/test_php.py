@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from b24emu import php
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -53,3 +55,50 @@ def test_json_dumps_like_php(value, expected):
 def test_json_dumps_refuses_nan():
     with pytest.raises(ValueError):
         php.json_dumps(float("inf"))
+
+
+# --- the C-encoder fast path of json_dumps writes exactly what the PHP-rule encoder writes ------
+
+_keys = st.one_of(st.text(max_size=6), st.sampled_from(["0", "1", "2", "-1", "01", " 0"]),
+                  st.integers(-3, 3), st.booleans())
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e25, 1e-7, 2.5e16, -0.0]),
+    st.text(), st.sampled_from(["</script>", "a/b", "'\"&<>\\", "é\u2028\U0001F600", "\x00\x1f"]),
+)
+_values = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.tuples(children, children),
+        st.dictionaries(_keys, children, max_size=4),
+        st.lists(children, max_size=3).map(lambda items: dict(enumerate(items))),
+        st.lists(children, max_size=3).map(lambda items: {str(i): v for i, v in enumerate(items)}),
+        st.dictionaries(st.text(max_size=3), children, max_size=2).map(php.PhpObject),
+    ),
+    max_leaves=20,
+)
+
+
+def _slow_json(value):
+    parts: list[str] = []
+    php._encode(value, parts)
+    return "".join(parts)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_values)
+def test_json_dumps_fast_path_equals_php_rules(value):
+    try:
+        expected = _slow_json(value)
+    except (ValueError, TypeError) as error:
+        with pytest.raises(type(error)):
+            php.json_dumps(value)
+        return
+    assert php.json_dumps(value) == expected
+
+
+def test_json_dumps_fast_path_taken_for_an_envelope():
+    envelope = {"result": 7, "time": {"start": 1.5, "date_start": "2026-01-01T00:00:00+03:00"}}
+    assert php._c_encodable(envelope)
+    assert not php._c_encodable({"result": {}}) and not php._c_encodable({"0": 1})
+    assert php.json_dumps(envelope) == _slow_json(envelope)

@@ -77,8 +77,12 @@ def _app_active(emulator, portal: str, client_id: str) -> bool:
 def _base_url(emulator) -> str:
     """The emulator's address as the event's caller sees it: the current request's, else the
     configured host and port."""
+    from b24emu.rest.fast import CURRENT_REQUEST
     from flask import has_request_context, request
 
+    current = CURRENT_REQUEST.get()
+    if current is not None:
+        return f"{current.scheme}://{current.host}"
     if has_request_context():
         return f"{request.scheme}://{request.host}"
     settings = emulator.settings

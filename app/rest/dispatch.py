@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from b24emu.methods.registry import Call, Caller, Method, upper_keys
 from b24emu.rest import auth, envelope, errors, redact
 from b24emu.rest.errors import BitrixError
+from b24emu.store.control import PARAMS_LIMIT, capped_json
+from b24emu.store.limits import IGNORED_METHODS
 from b24emu.stubs import answer as stubs
 
 log = logging.getLogger("b24emu.rest")
@@ -36,7 +38,11 @@ class RestRequest:
 
 
 def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
-    """Answer one REST request: bytes, status and headers. Every answer is journaled."""
+    """Answer one REST request: bytes, status and headers. Every answer is journaled.
+
+    The method's writes, its journal row and its operating-budget charge are one unit of work:
+    one write transaction, committed before the answer is returned.
+    """
     snapshot = emulator.sync()
     wall_start = walltime.perf_counter()
     started = emulator.clock.now()
@@ -44,34 +50,41 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     method = stubs.resolve(emulator, request.portal, request.method, request.params)
     stub_id = method.stub_id if method else None
     caller = None
-    try:
-        _admit(emulator, request, started)
-        if method is None:
-            raise errors.method_not_found()
-        caller = auth.authenticate(
-            emulator.portals, request.portal, aplogin=request.aplogin, ap=request.ap,
-            bearer=request.bearer, params=request.params, now=started,
-        )
-        result, processing, budget = execute(
-            emulator, method, request.params, caller, started, request_id=request_id,
-            faults_armed=snapshot.faults_armed)
-    except BitrixError as error:
-        _log_call(request.method, error.status, error.code, emulator.clock.now() - started)
-        _journal(emulator, request, request_id, caller, started, wall_start, error.status,
-                 error.code, stub_id)
-        return envelope.error_response(error, request.transport)
-    except Exception:
-        _journal(emulator, request, request_id, caller, started, wall_start, 500,
-                 "INTERNAL_SERVER_ERROR", stub_id)
-        raise
-    finished = emulator.clock.now()
+    journal = _JournalDraft(request, request_id, started, wall_start, stub_id)
+    with emulator.database.unit():
+        try:
+            _admit(emulator, request, started)
+            if method is None:
+                raise errors.method_not_found()
+            caller = auth.authenticate(
+                emulator.portals, request.portal, aplogin=request.aplogin, ap=request.ap,
+                bearer=request.bearer, params=request.params, now=started,
+            )
+            result, processing, budget = execute(
+                emulator, method, request.params, caller, started, request_id=request_id,
+                faults_armed=snapshot.faults_armed, joined=_joins_unit(method))
+        except BitrixError as error:
+            _log_call(request.method, error.status, error.code, emulator.clock.now() - started)
+            journal.record(emulator, caller, error.status, error.code)
+            return envelope.error_response(error, request.transport)
+        except Exception:
+            journal.record(emulator, caller, 500, "INTERNAL_SERVER_ERROR")
+            raise
+        finished = emulator.clock.now()
+        _log_call(method.name, 200, "", finished - started)
+        journal.record(emulator, caller, 200, "")
     time = envelope.time_object(
         start=started, finish=finished, processing=processing, zone=emulator.zone,
         operating=budget.operating, operating_reset_at=budget.reset_at,
     )
-    _log_call(method.name, 200, "", finished - started)
-    _journal(emulator, request, request_id, caller, started, wall_start, 200, "", stub_id)
     return envelope.render(envelope.success_body(result, time), 200, request.transport)
+
+
+def _joins_unit(method: Method) -> bool:
+    """Whether a method's writes may wait for the end of the call to be committed: not batch
+    (its calls commit one by one, as the portal's do) and not a stub (an event it fires wakes
+    the delivery threads, which must find the delivery committed)."""
+    return method.name != "batch" and method.stub_id is None
 
 
 def _admit(emulator, request: RestRequest, now: float) -> None:
@@ -82,13 +95,18 @@ def _admit(emulator, request: RestRequest, now: float) -> None:
 
 
 def execute(emulator, method: Method, params: dict, caller: Caller, started: float, *,
-            request_id: str = "", faults_armed: bool = False):
-    """Run a method for a caller: (result, processing seconds, operating budget)."""
+            request_id: str = "", faults_armed: bool = False, joined: bool = False):
+    """Run a method for a caller: (result, processing seconds, operating budget).
+
+    With `joined`, the handler's writes join the request's unit of work (see `handle`).
+    """
     auth.check_scope(caller, method)
     if faults_armed:
         _inject_fault(emulator, caller.portal, method.name)
     key = (caller.portal, caller.auth_type, caller.credential, method.name)
-    if emulator.operating.blocked(key, started):
+    operating = emulator.operating
+    live = operating.live(key, started) if method.name not in IGNORED_METHODS else None
+    if operating.blocked(key, started, live):
         raise errors.operation_time_limit()
     call = Call(
         method=method.name,
@@ -102,13 +120,18 @@ def execute(emulator, method: Method, params: dict, caller: Caller, started: flo
     )
     begin = emulator.clock.now()
     try:
-        result = method.handler(call)
+        if joined:
+            with emulator.database.joined():
+                result = method.handler(call)
+        else:
+            result = method.handler(call)
     except BitrixError:
         # A run is billed whatever its outcome (LoadLimiter records every finished call).
-        emulator.operating.charge(key, emulator.clock.now() - begin, emulator.clock.now())
+        now = emulator.clock.now()
+        operating.charge(key, now - begin, now, live)
         raise
     finished = emulator.clock.now()
-    budget = emulator.operating.charge(key, finished - begin, finished)
+    budget = operating.charge(key, finished - begin, finished, live)
     return result, finished - begin, budget
 
 
@@ -124,21 +147,31 @@ def _inject_fault(emulator, portal: str, method: str) -> None:
                                     fault["status"] or 400)
 
 
-def _journal(emulator, request: RestRequest, request_id: str, caller: Caller | None,
-             started: float, wall_start: float, status: int, code: str,
-             stub_id: int | None = None) -> None:
-    """One journal entry per REST request, secrets masked (read back via /_emulator/journal)."""
-    secrets = redact.secrets_of(request.params, request.ap, request.bearer)
-    emulator.control.record({
-        "portal": request.portal, "request_id": request_id, "at": started,
-        "http_method": request.http_method, "path": redact.path(request.path, secrets),
-        "method": request.method, "auth_type": caller.auth_type if caller else None,
-        "credential": caller.credential if caller else None,
-        "user_id": caller.user_id if caller else None, "client_ip": request.client_ip,
-        "params": redact.params(request.params, secrets),
-        "status": status, "error": code or None,
-        "duration": walltime.perf_counter() - wall_start, "stub_id": stub_id,
-    })
+class _JournalDraft:
+    """A call's journal row, its masked parts rendered before the call runs (so that no lock is
+    held while they are) and written, with the outcome, inside the call's unit of work."""
+
+    def __init__(self, request: RestRequest, request_id: str, started: float,
+                 wall_start: float, stub_id: int | None):
+        secrets = redact.secrets_of(request.params, request.ap, request.bearer)
+        self.wall_start = wall_start
+        self.row = {
+            "portal": request.portal, "request_id": request_id, "at": started,
+            "http_method": request.http_method, "path": redact.path(request.path, secrets),
+            "method": request.method, "client_ip": request.client_ip,
+            "params": redact.params(request.params, secrets), "stub_id": stub_id,
+        }
+        self.params_json = capped_json(self.row["params"], PARAMS_LIMIT)
+
+    def record(self, emulator, caller: Caller | None, status: int, code: str) -> None:
+        """One journal entry per REST request, secrets masked (read via /_emulator/journal)."""
+        emulator.control.record({
+            **self.row, "auth_type": caller.auth_type if caller else None,
+            "credential": caller.credential if caller else None,
+            "user_id": caller.user_id if caller else None,
+            "status": status, "error": code or None,
+            "duration": walltime.perf_counter() - self.wall_start,
+        }, params_json=self.params_json)
 
 
 def _handler_params(method: Method, params: dict) -> dict:

@@ -150,14 +150,19 @@ class ControlStore:
 
     # --- journal ------------------------------------------------------------------------------
 
-    def record(self, entry: dict) -> int:
-        """Append one REST call to the journal; the oldest entries beyond the cap are dropped."""
+    def record(self, entry: dict, params_json: str | None = None) -> int:
+        """Append one REST call to the journal; the oldest entries beyond the cap are dropped.
+
+        `params_json`: the entry's parameters already rendered by `capped_json`. Inside an open
+        transaction (a request's unit of work) the row is written as part of it.
+        """
         if self.journal_max <= 0:
             return 0
         row = dict(entry)
-        row["params"] = capped_json(row.get("params"), PARAMS_LIMIT)
+        row["params"] = (params_json if params_json is not None
+                         else capped_json(row.get("params"), PARAMS_LIMIT))
         columns = [name for name in _JOURNAL_FIELDS if name in row]
-        with self.database.write() as db:
+        with self.database.write(savepoint=False) as db:
             entry_id = db.execute(
                 f"INSERT INTO journal ({', '.join(columns)})"  # noqa: S608 (fixed column names)
                 f" VALUES ({', '.join('?' for _ in columns)})",

@@ -116,32 +116,108 @@ class Database:
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """The write lock of every thread and process on this file (see the module doc)."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._release()
+
+    def locked(self):
+        """The write lock alone, for a few autocommit statements that must not interleave with
+        any other writer (e.g. a read then a write of one row)."""
+        return self._exclusive()
+
+    def _acquire(self) -> None:
         lock_fd = self._process_lock()
-        with self._write_lock:
-            if lock_fd is not None:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        self._write_lock.acquire()
+        if lock_fd is not None:
             try:
-                yield
-            finally:
-                if lock_fd is not None:
-                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._write_lock.release()
+                raise
+
+    def _release(self) -> None:
+        if self._lock_fd is not None and self._lock_pid == os.getpid():
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        self._write_lock.release()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite_utils.Database]:
-        """One atomic write transaction, taken with the write lock up front."""
+    def write(self, *, savepoint: bool = True) -> Iterator[sqlite_utils.Database]:
+        """One atomic write transaction, taken with the write lock up front.
+
+        Inside an open transaction it is a savepoint of it (or, with `savepoint=False`, plain
+        statements of it). Inside `joined()` of a `unit()` it begins the unit's transaction and
+        leaves it open: the unit commits it when it ends.
+        """
         db = self.db
-        if db.conn.in_transaction:
-            with db.atomic():
+        conn = db.conn
+        if conn.in_transaction:
+            if savepoint:
+                with db.atomic():
+                    yield db
+            else:
                 yield db
             return
-        with self._exclusive():
-            db.conn.execute("BEGIN IMMEDIATE")
+        local = self._local
+        if getattr(local, "pending", False):  # the unit's transaction was ended early
+            local.pending = False
+            self._release()
+        self._acquire()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 yield db
             except BaseException:
-                db.conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            db.conn.execute("COMMIT")
+            if getattr(local, "joining", False):
+                local.pending = True  # committed (and the lock released) by unit()
+                return
+            conn.execute("COMMIT")
+        except BaseException:
+            self._release()
+            raise
+        self._release()
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """One request's unit of work: the writes made inside `joined()` and every write after
+        them, up to the end of the unit, are one transaction, committed when the unit ends
+        (whatever way it ends). Python work before the first joined write holds no lock."""
+        local = self._local
+        if getattr(local, "in_unit", False):
+            yield
+            return
+        local.in_unit, local.pending = True, False
+        try:
+            yield
+        finally:
+            local.in_unit, local.joining = False, False
+            if local.pending:
+                local.pending = False
+                conn = self.db.conn
+                try:
+                    if conn.in_transaction:  # else ended early by someone else's COMMIT
+                        conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._release()
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """Inside a `unit()`: a write made here stays open for the unit to commit."""
+        local = self._local
+        if not getattr(local, "in_unit", False):
+            yield
+            return
+        local.joining = True
+        try:
+            yield
+        finally:
+            local.joining = False
 
     def _process_lock(self) -> int | None:
         """The file descriptor writers of every process `flock`; reopened after a fork."""

@@ -1,8 +1,9 @@
 """The request-rate limit: a leaky bucket per (portal, client IP), kept in SQLite (Part A 10).
 
 Each admitted request adds 1; the level drains at `drain` per second; a request that would take
-the level above `capacity` is refused and adds nothing. The bucket is read and written in one
-`BEGIN IMMEDIATE` transaction, so every worker process shares it and a restart keeps it.
+the level above `capacity` is refused and adds nothing. The bucket is read and written under the
+database's write lock (which every writer of every process takes), so every worker process shares
+it and a restart keeps it.
 """
 
 from __future__ import annotations
@@ -45,21 +46,30 @@ class RateLimiter:
 
     def admit(self, portal: str, client_ip: str, now: float) -> bool:
         """True (and counted) if the request fits in the bucket, else False (not counted)."""
-        with self.database.write() as db:
-            row = db.execute(
-                "SELECT level, updated_at FROM rate_buckets WHERE portal = ? AND client_ip = ?",
-                [portal, client_ip],
-            ).fetchone()
-            level = self.drained(row, now)
-            admitted = level + 1 <= self.limit.capacity + EPSILON
-            if admitted:
-                level += 1
-            db.execute(
-                "INSERT INTO rate_buckets (portal, client_ip, level, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (portal, client_ip)"
-                " DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at",
-                [portal, client_ip, level, max(now, row[1]) if row else now],
-            )
+        database = self.database
+        conn = database.db.conn
+        if conn.in_transaction:
+            return self._admit(conn, portal, client_ip, now)
+        # Two autocommit statements under the write lock every writer takes: no other writer
+        # runs between the read and the write, and no BEGIN/COMMIT round trip is needed.
+        with database.locked():
+            return self._admit(conn, portal, client_ip, now)
+
+    def _admit(self, conn, portal: str, client_ip: str, now: float) -> bool:
+        row = conn.execute(
+            "SELECT level, updated_at FROM rate_buckets WHERE portal = ? AND client_ip = ?",
+            (portal, client_ip),
+        ).fetchone()
+        level = self.drained(row, now)
+        admitted = level + 1 <= self.limit.capacity + EPSILON
+        if admitted:
+            level += 1
+        conn.execute(
+            "INSERT INTO rate_buckets (portal, client_ip, level, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (portal, client_ip)"
+            " DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at",
+            (portal, client_ip, level, max(now, row[1]) if row else now),
+        )
         return admitted
 
     def drained(self, row, now: float) -> float:
@@ -94,15 +104,18 @@ class OperatingLimiter:
         self.limit_seconds = limit_seconds
         self.costs = costs
 
-    def blocked(self, key: tuple, now: float) -> bool:
+    def blocked(self, key: tuple, now: float, live: list | None = None) -> bool:
         """True when the method's live buckets already exceed the limit."""
         if self.limit_seconds <= 0 or key[3] in IGNORED_METHODS:
             return False
-        return self.budget(key, now).operating > self.limit_seconds
+        budget = self.budget(key, now) if live is None else _budget_of(live, now)
+        return budget.operating > self.limit_seconds
 
-    def charge(self, key: tuple, run_seconds: float, now: float) -> Budget:
+    def charge(self, key: tuple, run_seconds: float, now: float,
+               live: list | None = None) -> Budget:
         """Count one finished run; report the budget. A method with a simulated cost is billed
-        exactly that cost instead of its measured run time."""
+        exactly that cost instead of its measured run time. `live` (from `live`, read when the
+        call started) spares a read when this run adds nothing."""
         if key[3] in IGNORED_METHODS:
             return Budget(0, None)
         seconds = self.costs.get(key[3], run_seconds)
@@ -121,18 +134,30 @@ class OperatingLimiter:
                     " seconds = seconds + excluded.seconds",
                     [*key, int(now // 60), seconds, now],
                 )
+        elif live is not None:
+            return _budget_of(live, now)
         return self.budget(key, now)
+
+    def live(self, key: tuple, now: float) -> list[tuple[float, float]]:
+        """The (seconds, first_at) of the key's buckets alive at `now` (at most ~11 rows)."""
+        return self.database.db.conn.execute(
+            "SELECT seconds, first_at FROM operating_buckets WHERE portal = ? AND auth_type = ?"
+            " AND credential = ? AND method = ? AND first_at + ? > ? ORDER BY rowid",
+            (*key, BUCKET_LIFETIME, now),
+        ).fetchall()
 
     def budget(self, key: tuple, now: float) -> Budget:
         """Sum of the live buckets and when the oldest of them expires."""
-        row = self.database.db.execute(
-            "SELECT coalesce(sum(seconds), 0), min(first_at) FROM operating_buckets"
-            " WHERE portal = ? AND auth_type = ? AND credential = ? AND method = ?"
-            " AND first_at + ? > ?",
-            [*key, BUCKET_LIFETIME, now],
-        ).fetchone()
-        reset_at = int(row[1] + BUCKET_LIFETIME) if row[1] is not None else None
-        return Budget(round(row[0], 6), reset_at)
+        return _budget_of(self.live(key, now), now)
+
+
+def _budget_of(live: list[tuple[float, float]], now: float) -> Budget:
+    """The budget of the buckets of `live` still alive at `now`."""
+    alive = [row for row in live if row[1] + BUCKET_LIFETIME > now]
+    if not alive:
+        return Budget(0, None)
+    return Budget(round(sum(row[0] for row in alive), 6),
+                  int(min(row[1] for row in alive) + BUCKET_LIFETIME))
 
 
 def parse_costs(text: str) -> dict[str, float]:

@@ -1,0 +1,115 @@
+"""The cost of a REST call: one write transaction per call, and the /rest/ fast path answering
+exactly as the Flask route does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from werkzeug.test import Client
+
+ADD = "/rest/1/devtoken/im.notify.personal.add.json"
+BODY = {"USER_ID": 2, "MESSAGE": "hi", "TAG": "t",
+        "ATTACH": [{"MESSAGE": "small attach"}, {"DELIMITER": {"SIZE": 200}}]}
+
+
+def _statements(emulator, run) -> list[str]:
+    conn = emulator.database.db.conn
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        run()
+    finally:
+        conn.set_trace_callback(None)
+    return seen
+
+
+def test_an_add_and_its_journal_row_are_one_transaction(client, emulator):
+    client.post(ADD, json=BODY)  # the first call reads what later calls keep cached
+    seen = _statements(emulator, lambda: client.post(ADD, json=BODY))
+    begins = [s for s in seen if s.startswith("BEGIN")]
+    assert len(begins) == 1 and seen.count("COMMIT") == 1
+    unit = seen[seen.index(begins[0]):seen.index("COMMIT")]
+    assert [s.split()[:3] for s in unit if s.startswith("INSERT")] == [
+        ["INSERT", "INTO", "notifications"], ["INSERT", "INTO", "journal"]]
+    assert len(seen) <= 10
+    entry = emulator.control.journal("default")[0]
+    assert entry["status"] == 200 and entry["method"] == "im.notify.personal.add"
+    assert emulator.notifications.for_recipient("default", 2)[0]["message"] == "hi"
+    assert len(emulator.notifications.for_recipient("default", 2)) == 1  # TAG replaced
+
+
+def test_the_write_lock_is_free_after_every_kind_of_call(client, emulator):
+    database = emulator.database
+    for url, body in [(ADD, BODY), (ADD, {"USER_ID": 2}),  # MESSAGE_EMPTY after no write
+                      (ADD, {"USER_ID": 99999, "MESSAGE": "x"}),  # no such user: false
+                      ("/rest/1/wrongtoken/im.notify.personal.add", BODY),
+                      ("/rest/1/devtoken/batch", {"cmd": {"a": "im.notify.personal.add?"
+                                                          "USER_ID=2&MESSAGE=b"}})]:
+        client.post(url, json=body)
+        assert not database.db.conn.in_transaction
+        assert database._write_lock.acquire(blocking=False)
+        database._write_lock.release()
+    assert emulator.control.journal_count("default") == 5
+
+
+def test_a_failing_call_keeps_its_journal_row(client, emulator, monkeypatch):
+    from b24emu.store.notifications import NotificationStore
+
+    def broken(self, notification):
+        with self.database.write() as db:
+            db.execute("INSERT INTO notifications (portal, recipient_id, message, created_at)"
+                       " VALUES ('default', 2, 'half', 0)")
+            raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(NotificationStore, "add", broken)
+    response = client.post(ADD, json=BODY)
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "INTERNAL_SERVER_ERROR"
+    assert emulator.notifications.for_recipient("default", 2) == []  # rolled back
+    assert emulator.control.journal("default")[0]["status"] == 500
+    assert not emulator.database.db.conn.in_transaction
+
+
+CASES = [
+    ("POST", ADD, {"json": {"USER_ID": 2}}),
+    ("POST", "/rest/1/devtoken/no.such.method.xml", {}),
+    ("GET", "/rest//1//devtoken/im.notify.personal.add/?USER_ID=0", {}),
+    ("POST", "/rest/1/wrongtoken/im.notify.personal.add", {"data": {"auth": "x"}}),
+    ("POST", "/rest/im.notify.personal.add", {"headers": {"Authorization": "Bearer nope"}}),
+    ("OPTIONS", ADD, {}),
+    ("HEAD", "/rest/1/devtoken/server.time", {}),
+    ("POST", ADD, {"data": b"x" * 64, "headers": {"Content-Length": "999999999"}}),
+    ("POST", "/rest/", {}),
+    ("DELETE", "/rest/a/b/c/d/e", {}),
+    ("GET", ADD, {"headers": {"Host": "x" * 64 + ".test"}}),
+    ("GET", ADD.replace(".json", ".xml"), {"headers": {"Host": "[::1]:8080"}}),
+]
+
+
+@pytest.mark.parametrize("method, url, kwargs", CASES)
+def test_fast_path_answers_as_the_flask_route(app, method, url, kwargs):
+    fast = Client(app.wsgi_app)
+    routed = Client(app.wsgi_app.flask_app)  # Flask's own dispatch to the same view
+    answers = []
+    for client in (fast, routed):
+        response = client.open(url, method=method, **kwargs)
+        body = response.get_data()
+        if body.startswith(b"{"):
+            body = json.loads(body)
+            body.pop("time", None)
+        answers.append((response.status_code, sorted(response.headers.items()), body))
+    assert answers[0] == answers[1]
+
+
+def test_a_unit_whose_transaction_was_committed_early_releases_the_lock(emulator):
+    database = emulator.database
+    with database.unit():
+        with database.joined(), database.write() as db:
+            db.execute("INSERT INTO control (key, value) VALUES ('probe', '1')")
+        database.db.conn.execute("COMMIT")  # e.g. a library that commits what it did not open
+        with database.write() as db:  # must not wait for the lock this thread holds
+            db.execute("UPDATE control SET value = '2' WHERE key = 'probe'")
+    assert database.query("SELECT value FROM control WHERE key = 'probe'") == [{"value": "2"}]
+    assert database._write_lock.acquire(blocking=False)
+    database._write_lock.release()
