@@ -719,9 +719,9 @@ def serve_command(args: argparse.Namespace) -> int:
     tls_files = _tls_files(settings)
     print(banner(emulator, tls_files), flush=True)
     emulator.database.close()
-    from b24emu.server import run_gunicorn
+    from b24emu.server import run_server
 
-    run_gunicorn(settings, tls_files)
+    run_server(settings, tls_files)
     return 0
 
 

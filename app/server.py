@@ -301,4 +301,3 @@ def run_server(settings: Settings, tls_files=None) -> None:
     granian_server(settings, tls_files).serve()
 
 
-run_gunicorn = run_server  # the name `b24emu serve` has always called
