@@ -88,12 +88,10 @@ def error_response(error: BitrixError, transport: str = "json") -> tuple[bytes, 
     return render(error.body(), error.status, transport)
 
 
-XML_PROLOG = '<?xml version="1.0" encoding="UTF-8"?>'
-
-
 def to_xml(body: dict) -> str:
-    """CRestServer::outputXml: the prolog the docs show, <response>, integer keys as <item>."""
-    return XML_PROLOG + "<response>" + _xml_value(body) + "</response>"
+    """CRestServer::outputXml: `<response>`, integer keys as `<item>`, and no `<?xml …?>` prolog
+    (spec B 7.2: the portal's code writes none, and neither does the docs' batch.xml example)."""
+    return "<response>" + _xml_value(body) + "</response>"
 
 
 def _xml_value(value) -> str:
