@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from b24emu.store.db import Database
@@ -48,6 +49,32 @@ def test_background_checkpoints_take_the_wal_out_of_requests(tmp_path):
     assert thread.is_alive() and thread.daemon
     database.migrate()  # this thread's connection opens after the switch
     assert database.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+
+def test_the_checkpointer_outlives_a_failed_round(tmp_path, monkeypatch):
+    """A round whose write lock cannot be taken (an OSError from the lock file) is retried: the
+    thread lives on and empties the WAL once the lock works again, so the WAL stays bounded."""
+    database = Database(str(tmp_path / "cp.sqlite3"))
+    database.migrate()
+    real, failures = database._exclusive, []
+
+    def flaky():
+        if not failures:
+            failures.append(1)
+            raise OSError("lock file gone")
+        return real()
+
+    monkeypatch.setattr(database, "_exclusive", flaky)
+    with database.write() as db:
+        db.execute("CREATE TABLE filler (x TEXT)")
+        db.execute("INSERT INTO filler VALUES (?)", ["x" * 200_000])
+    assert database.wal_bytes() > 0
+    thread = database.start_checkpointer(interval=0.01, wal_limit=4096)
+    deadline = time.monotonic() + 10
+    while database.wal_bytes() > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert failures == [1] and thread.is_alive()
+    assert database.wal_bytes() == 0
 
 
 def test_writers_queue_on_a_lock_file_beside_the_database(database, tmp_path):

@@ -99,8 +99,8 @@ class Database:
                             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     else:
                         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error:
-                    continue  # busy: the next round does it
+                except (sqlite3.Error, OSError):
+                    continue  # busy, or the lock file not at hand: the next round does it
 
         thread = threading.Thread(target=run, name="b24emu-wal-checkpoint", daemon=True)
         thread.start()
