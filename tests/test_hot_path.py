@@ -135,3 +135,21 @@ def test_no_log_line_is_written_while_the_write_lock_is_held(client, emulator):
         logger.removeHandler(probe)
         logger.setLevel(level)
     assert held == [False, False]
+
+
+@pytest.mark.parametrize("unit", [False, True])
+def test_a_failure_that_ended_the_transaction_is_raised_as_itself(emulator, unit):
+    """SQLite rolls a transaction back by itself on some errors (a full disk, a trigger's
+    RAISE(ROLLBACK)): the error that did it is what surfaces, and the lock is free after."""
+    import contextlib
+
+    database = emulator.database
+    with pytest.raises(ValueError, match="disk full"):
+        with database.unit() if unit else contextlib.nullcontext():
+            with database.joined(), database.write() as db:
+                db.execute("INSERT INTO control (key, value) VALUES ('probe', '1')")
+                db.conn.execute("ROLLBACK")  # what SQLite did
+                raise ValueError("disk full")
+    assert not database.db.conn.in_transaction
+    assert database._write_lock.acquire(blocking=False)
+    database._write_lock.release()
