@@ -114,8 +114,9 @@ class AsgiBridge:
 
 
 def head_refusal(scope) -> tuple[int, list, bytes] | None:
-    """The JSON answer for a request line or headers over the limits, else None."""
-    from b24emu.rest import envelope, errors
+    """The answer (XML for a /rest/ URL ending in .xml, as every other REST refusal) for a
+    request line or headers over the limits, else None."""
+    from b24emu.rest import envelope, errors, routes
 
     url = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
     sizes = [len(name) + len(value) + 4 for name, value in scope["headers"]]
@@ -131,7 +132,9 @@ def head_refusal(scope) -> tuple[int, list, bytes] | None:
                                          f" {MAX_HEADERS_TOTAL_BYTES} bytes")
     else:
         return None
-    body, status, headers = envelope.error_response(error)
+    path = scope.get("path") or ""
+    transport = routes.transport_hint(path) if path.startswith(routes.PREFIX) else "json"
+    body, status, headers = envelope.error_response(error, transport)
     return status, _asgi_headers(headers.items()), body
 
 

@@ -113,3 +113,43 @@ def test_a_unit_whose_transaction_was_committed_early_releases_the_lock(emulator
     assert database.query("SELECT value FROM control WHERE key = 'probe'") == [{"value": "2"}]
     assert database._write_lock.acquire(blocking=False)
     database._write_lock.release()
+
+
+def test_no_log_line_is_written_while_the_write_lock_is_held(client, emulator):
+    import logging
+
+    held = []
+
+    class Probe(logging.Handler):
+        def emit(self, record):
+            held.append(emulator.database._write_lock.locked())
+
+    logger = logging.getLogger("b24emu.rest")
+    probe, level = Probe(), logger.level
+    logger.addHandler(probe)
+    logger.setLevel(logging.INFO)
+    try:
+        client.post(ADD, json=BODY)  # a write, then the call's log line
+        client.post(ADD, json={"USER_ID": 2})  # an error answer
+    finally:
+        logger.removeHandler(probe)
+        logger.setLevel(level)
+    assert held == [False, False]
+
+
+@pytest.mark.parametrize("unit", [False, True])
+def test_a_failure_that_ended_the_transaction_is_raised_as_itself(emulator, unit):
+    """SQLite rolls a transaction back by itself on some errors (a full disk, a trigger's
+    RAISE(ROLLBACK)): the error that did it is what surfaces, and the lock is free after."""
+    import contextlib
+
+    database = emulator.database
+    with pytest.raises(ValueError, match="disk full"):
+        with database.unit() if unit else contextlib.nullcontext():
+            with database.joined(), database.write() as db:
+                db.execute("INSERT INTO control (key, value) VALUES ('probe', '1')")
+                db.conn.execute("ROLLBACK")  # what SQLite did
+                raise ValueError("disk full")
+    assert not database.db.conn.in_transaction
+    assert database._write_lock.acquire(blocking=False)
+    database._write_lock.release()

@@ -64,15 +64,21 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
                 emulator, method, request.params, caller, started, request_id=request_id,
                 faults_armed=snapshot.faults_armed, joined=_joins_unit(method))
         except BitrixError as error:
-            _log_call(request.method, error.status, error.code, emulator.clock.now() - started)
+            failed = error
+            seconds = emulator.clock.now() - started
             journal.record(emulator, caller, error.status, error.code)
-            return envelope.error_response(error, request.transport)
         except Exception:
             journal.record(emulator, caller, 500, "INTERNAL_SERVER_ERROR")
             raise
-        finished = emulator.clock.now()
-        _log_call(method.name, 200, "", finished - started)
-        journal.record(emulator, caller, 200, "")
+        else:
+            failed = None
+            finished = emulator.clock.now()
+            journal.record(emulator, caller, 200, "")
+    # Logged and rendered after the unit has committed: no write lock is held meanwhile.
+    if failed is not None:
+        _log_call(request.method, failed.status, failed.code, seconds)
+        return envelope.error_response(failed, request.transport)
+    _log_call(method.name, 200, "", finished - started)
     time = envelope.time_object(
         start=started, finish=finished, processing=processing, zone=emulator.zone,
         operating=budget.operating, operating_reset_at=budget.reset_at,

@@ -16,7 +16,7 @@ from werkzeug.exceptions import BadHost, HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
-PREFIX = "/rest/"
+PREFIX = routes.PREFIX
 METHODS = frozenset(routes.HTTP_METHODS)
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"  # Flask's, for an answer that names none
 # The request being answered here, for code that would otherwise ask Flask (e.g. the address

@@ -24,6 +24,7 @@ bp = Blueprint("rest", __name__)
 # drops the rest, as `params.assemble_php_pairs` does; beyond this many the body is refused).
 MAX_FORM_PARTS = 20_000
 REST_REQUEST_KEY = "b24emu.rest_request"  # environ key: the decoded request, for failure logs
+PREFIX = "/rest/"
 HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -68,7 +69,7 @@ def rest(subpath: str) -> Response:
 def answer(req: Request, emulator, subpath: str) -> tuple[bytes, int, dict]:
     """The answer (body, status, headers) to one REST request: `req` is Flask's request or a
     plain werkzeug one."""
-    path = parse_rest_path(subpath) or RestPath("", _transport_hint(subpath))
+    path = parse_rest_path(subpath) or RestPath("", transport_hint(subpath))
     if req.method == "OPTIONS":
         return b"", 200, envelope.BASE_HEADERS
     try:
@@ -141,7 +142,7 @@ def _bearer_token(req: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _transport_hint(subpath: str) -> str:
+def transport_hint(subpath: str) -> str:
     """The transport of a URL too malformed to route, so its 404 matches what was asked."""
     return "xml" if subpath.rstrip("/").lower().endswith(".xml") else "json"
 
@@ -167,7 +168,7 @@ def rest_http_error(exc: HTTPException, emulator, path: str) -> tuple[bytes, int
         error = errors.payload_too_large(emulator.settings.max_body_bytes)
     else:
         error = errors.http_error(exc.code, exc.name)
-    return envelope.error_response(error, _transport_hint(path))
+    return envelope.error_response(error, transport_hint(path))
 
 
 @bp.errorhandler(Exception)

@@ -169,7 +169,8 @@ class Database:
             try:
                 yield db
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled it back already
+                    conn.execute("ROLLBACK")
                 raise
             if getattr(local, "joining", False):
                 local.pending = True  # committed (and the lock released) by unit()
@@ -201,7 +202,8 @@ class Database:
                     if conn.in_transaction:  # else ended early by someone else's COMMIT
                         conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                     raise
                 finally:
                     self._release()
