@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
@@ -30,6 +31,7 @@ class HandlerServer:
         self.release = threading.Event()
         self.release.set()
         self.answer = lambda params: (200, "ok")
+        self.trickle = 0.0  # seconds between two bytes of the answer's body (0: all at once)
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,7 +47,12 @@ class HandlerServer:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not owner.trickle:
+                    self.wfile.write(body)
+                for index in range(len(body) if owner.trickle else 0):
+                    self.wfile.write(body[index:index + 1])
+                    self.wfile.flush()
+                    time.sleep(owner.trickle)
 
             def log_message(self, *args):
                 pass
@@ -199,6 +206,17 @@ def test_a_handler_that_does_not_answer_in_time_fails_and_is_not_retried(b24emu,
     [entry] = b24emu.journal(method="oncrmdealadd")
     assert entry["status"] is None and entry["error"] == "timeout after 0.3 s"
     assert handler.received.qsize() == 1  # sent once: a portal does not resend
+
+
+def test_a_handler_trickling_its_answer_fails_when_the_timeout_is_up(b24emu, handler):
+    b24emu.emulator.deliveries.timeout = 0.5
+    handler.answer = lambda params: (200, "x" * 1000)
+    handler.trickle = 0.05  # a byte every 50 ms: each read is in time, the whole is not
+    bind(b24emu, "ONCRMDEALADD", handler.url)
+    started = time.monotonic()
+    [delivery] = b24emu.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": 1}})["deliveries"]
+    assert time.monotonic() - started < 5
+    assert (delivery["status"], delivery["error"]) == ("failed", "timeout after 0.5 s")
 
 
 def test_an_error_answer_is_a_failed_delivery_with_the_answer_truncated(b24emu, handler):

@@ -191,10 +191,14 @@ class DeliveryWorker:
                               headers={"Content-Type": "application/x-www-form-urlencoded",
                                        "User-Agent": "b24emu event delivery"}) as response:
                 chunks, size = [], 0
-                for chunk in response.iter_content(256):
+                # A byte at a time: a read of more waits for all of them, each within the
+                # timeout, so a trickling handler would hold this thread for minutes.
+                for chunk in response.iter_content(1):
+                    if walltime.monotonic() > deadline:
+                        raise requests.Timeout
                     chunks.append(chunk)
                     size += len(chunk)
-                    if size >= RESPONSE_LIMIT or walltime.monotonic() > deadline:
+                    if size >= RESPONSE_LIMIT:
                         break
                 text = b"".join(chunks)[:RESPONSE_LIMIT].decode("utf-8", "replace")
                 return response.status_code, text, None
