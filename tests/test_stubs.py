@@ -346,3 +346,17 @@ def test_a_call_skips_the_stub_lookup_while_no_stub_is_stored(client, monkeypatc
     client.post("/_emulator/reset", json={"scope": "all"})
     assert call(client, "crm.deal.get").status_code == 404
     assert len(looked_up) == 1
+
+
+def test_a_result_nested_too_deep_is_refused_when_added(client):
+    deep = '{"method": "crm.deep", "result": ' + "[" * 600 + "1" + "]" * 600 + "}"
+    reply = client.post(API, data=deep, content_type="application/json")
+    assert reply.status_code == 400
+    assert "result: nested deeper than 100 levels" in reply.get_json()["error_description"]
+    deep = {"method": "crm.deep", "params": {"A": {"B": 1}}, "result": 1}
+    for _ in range(100):
+        deep["params"] = {"A": deep["params"]}
+    assert client.post(API, json=deep).status_code == 400
+    shallow = "[" * 99 + "1" + "]" * 99
+    add(client, method="crm.deep", result=json.loads(shallow))
+    assert call(client, "crm.deep").get_json()["result"] == json.loads(shallow)
