@@ -295,3 +295,26 @@ def test_walk_by_id_like_the_sdks_list_helpers():
             break
         last = page.items[-1]["ID"]
     assert seen == [str(number) for number in range(1, 151)]
+
+
+def test_a_like_pattern_with_many_wildcards_answers_at_once():
+    import time
+
+    items = [{"ID": "1", "NAME": "a" * 40}, {"ID": "2", "NAME": "ab" * 20}]
+    began = time.perf_counter()
+    assert ids(list_page(items, filter={"NAME": "%a" * 8 + "b"})) == ["2"]
+    assert time.perf_counter() - began < 1  # a backtracking regex took seconds
+    assert ids(list_page(items, filter={"=%NAME": "a_a%b_b%a"})) == []
+    assert ids(list_page(items, filter={"=%NAME": "a_a%b_b%ab"})) == ["2"]
+
+
+def test_a_long_in_list_is_looked_up_not_compared_one_by_one():
+    import time
+
+    items = many(200)
+    wanted = list(range(1000, 20000)) + ["7", 9.0, "ITEM 12"]
+    began = time.perf_counter()
+    assert ids(list_page(items, filter={"@ID": wanted})) == ["7", "9"]
+    assert ids(list_page(items, filter={"TITLE": wanted})) == ["12"]
+    assert len(list_page(items, filter={"!@ID": wanted}).items) == 50
+    assert time.perf_counter() - began < 2  # one by one: about half a minute

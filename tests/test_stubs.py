@@ -322,3 +322,41 @@ def test_stubs_belong_to_one_portal(client):
                                                "users": [{"id": 1}], "stubs": [{"method": "x"}]})
     assert bad.status_code == 400 and "stubs[0].result" in bad.get_json()["error_description"]
     assert len(client.get(f"{API}?portal=acme").get_json()["items"]) == 2  # unchanged
+
+
+def test_a_call_skips_the_stub_lookup_while_no_stub_is_stored(client, monkeypatch):
+    from b24emu.stubs.store import StubStore
+
+    looked_up = []
+    original = StubStore.candidates
+    monkeypatch.setattr(StubStore, "candidates",
+                        lambda self, *args, **kwargs: looked_up.append(args)
+                        or original(self, *args, **kwargs))
+    assert call(client, "user.current").status_code == 200
+    assert call(client, "crm.deal.get").status_code == 404
+    assert looked_up == []
+    stub = add(client, method="crm.deal.get", result=1)
+    assert call(client, "crm.deal.get").get_json()["result"] == 1
+    assert len(looked_up) == 1
+    assert client.delete(f"{API}/{stub['id']}").get_json() == {"deleted": 1}
+    assert call(client, "crm.deal.get").status_code == 404
+    add(client, method="crm.deal.get", result=2)
+    assert client.delete(API).get_json() == {"deleted": 1}
+    add(client, method="crm.deal.get", result=3)
+    client.post("/_emulator/reset", json={"scope": "all"})
+    assert call(client, "crm.deal.get").status_code == 404
+    assert len(looked_up) == 1
+
+
+def test_a_result_nested_too_deep_is_refused_when_added(client):
+    deep = '{"method": "crm.deep", "result": ' + "[" * 600 + "1" + "]" * 600 + "}"
+    reply = client.post(API, data=deep, content_type="application/json")
+    assert reply.status_code == 400
+    assert "result: nested deeper than 100 levels" in reply.get_json()["error_description"]
+    deep = {"method": "crm.deep", "params": {"A": {"B": 1}}, "result": 1}
+    for _ in range(100):
+        deep["params"] = {"A": deep["params"]}
+    assert client.post(API, json=deep).status_code == 400
+    shallow = "[" * 99 + "1" + "]" * 99
+    add(client, method="crm.deep", result=json.loads(shallow))
+    assert call(client, "crm.deep").get_json()["result"] == json.loads(shallow)

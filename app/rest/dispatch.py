@@ -47,7 +47,8 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     wall_start = walltime.perf_counter()
     started = emulator.clock.now()
     request_id = secrets.token_hex(8)
-    method = stubs.resolve(emulator, request.portal, request.method, request.params)
+    method = stubs.resolve(emulator, request.portal, request.method, request.params,
+                           stubs_stored=snapshot.stubs_stored)
     stub_id = method.stub_id if method else None
     caller = None
     journal = _JournalDraft(request, request_id, started, wall_start, stub_id)

@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 
 from b24emu.store.db import Database
+from b24emu.stubs.store import STORED_KEY as STUBS_KEY
+from b24emu.stubs.store import mark_stored as mark_stubs_stored
 
 CLOCK_KEY = "clock"
 FAULTS_KEY = "faults_armed"
@@ -39,6 +41,7 @@ class Snapshot:
     clock: ClockState
     faults_armed: bool
     portals_version: str | None = None
+    stubs_stored: bool = True  # False only when the control table says no stub is stored
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,10 @@ class ControlStore:
     def snapshot(self) -> Snapshot:
         """Clock and armed-faults flag in one query."""
         values = dict(self.database.db.conn.execute(
-            "SELECT key, value FROM control WHERE key IN (?, ?, ?)",
-            (CLOCK_KEY, FAULTS_KEY, PORTALS_VERSION_KEY)).fetchall())
+            "SELECT key, value FROM control WHERE key IN (?, ?, ?, ?)",
+            (CLOCK_KEY, FAULTS_KEY, PORTALS_VERSION_KEY, STUBS_KEY)).fetchall())
         return Snapshot(_clock_state(values.get(CLOCK_KEY)), values.get(FAULTS_KEY, "0") != "0",
-                        values.get(PORTALS_VERSION_KEY))
+                        values.get(PORTALS_VERSION_KEY), values.get(STUBS_KEY, "1") != "0")
 
     # --- clock --------------------------------------------------------------------------------
 
@@ -218,6 +221,7 @@ class ControlStore:
                 removed[table] = db.execute(
                     f"DELETE FROM {table} WHERE portal = ?", [portal]).rowcount  # noqa: S608
             self._mark_armed(db)
+            mark_stubs_stored(db)
         return removed
 
 

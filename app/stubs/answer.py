@@ -32,12 +32,14 @@ def fire_stub_events(emulator, portal: str, caller, events: list[dict]) -> None:
         fire(emulator, portal, event["event"], event.get("data") or {}, caller.user_id)
 
 
-def resolve(emulator, portal: str, name: str, params: dict) -> Method | None:
+def resolve(emulator, portal: str, name: str, params: dict, *,
+            stubs_stored: bool = True) -> Method | None:
     """The method that answers `name` with these parameters: a matching stub, else the
-    registered method, else None."""
+    registered method, else None. `stubs_stored=False` (the request's control snapshot saw no
+    stub anywhere) skips the lookup."""
     registered = emulator.registry.get(name)
     stubs = getattr(emulator, "stubs", None)
-    if stubs is None or not name:
+    if stubs is None or not name or not stubs_stored:
         return registered
     candidates = stubs.candidates(portal, name, overrides_only=registered is not None)
     if not candidates:

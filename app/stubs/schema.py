@@ -27,6 +27,21 @@ ANSWER_FIELDS = ("result", "error", "error_description", "status", "total", "nex
 NO_SCOPE = ""  # a stub that needs no scope (like the `_global` methods)
 
 
+MAX_DEPTH = 100  # nesting of a result, params or event data (deeper ones failed every call)
+
+
+def _shallow(value) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH levels (answering it would fail with a 500)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise ValidationError(f"nested deeper than {MAX_DEPTH} levels")
+            stack.extend((child, depth + 1)
+                         for child in (item.values() if isinstance(item, dict) else item))
+
+
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -44,7 +59,7 @@ class _Number(fields.Float):
 class AnswerSchema(_Strict):
     """One answer: a result (any JSON) or an error; `times` counts calls in a sequence."""
 
-    result = fields.Raw(allow_none=True)
+    result = fields.Raw(allow_none=True, validate=_shallow)
     error = fields.String(validate=[validate.Length(min=1, max=200), validate.Regexp(CODE_RE)])
     error_description = fields.String(validate=validate.Length(max=10000))
     status = fields.Integer(strict=True, validate=validate.Range(min=200, max=599))
@@ -72,7 +87,7 @@ class EventSchema(_Strict):
 
     event = fields.String(required=True, validate=[validate.Length(min=1, max=200),
                                                    validate.Regexp(r"^[A-Za-z0-9_.]+$")])
-    data = fields.Raw(load_default=dict)
+    data = fields.Raw(load_default=dict, validate=_shallow)
 
 
 class StubSchema(AnswerSchema):
@@ -80,7 +95,7 @@ class StubSchema(AnswerSchema):
 
     method = fields.String(required=True, validate=[validate.Length(min=1, max=200),
                                                     validate.Regexp(METHOD_RE)])
-    params = fields.Dict(keys=fields.String(), load_default=dict)
+    params = fields.Dict(keys=fields.String(), load_default=dict, validate=_shallow)
     scope = fields.String(load_default=None, allow_none=True,
                           validate=[validate.Length(max=100), validate.Regexp(SCOPE_RE)])
     override = fields.Boolean(load_default=False)

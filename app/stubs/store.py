@@ -13,6 +13,7 @@ from b24emu.store.db import Database
 
 MAX_STUBS = 10000  # per portal
 FIXTURE, API = "fixture", "api"
+STORED_KEY = "stubs_stored"  # control key: whether any portal has a stub (read per request)
 
 
 class TooManyStubs(ValueError):
@@ -31,7 +32,15 @@ def insert_stubs(db, portal: str, stubs: list[dict], now: float, source: str) ->
             " VALUES (?, ?, ?, ?, 0, ?, ?)",
             [portal, stub["method"], int(stub["override"]), json.dumps(stub), source, now])
         ids.append(cursor.lastrowid)
+    mark_stored(db)
     return ids
+
+
+def mark_stored(db) -> None:
+    """Note in `control` whether any stub is stored, inside the write that changed the table:
+    a REST call skips the stub lookup while there is none (`ControlStore.snapshot`)."""
+    db.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)",
+               [STORED_KEY, str(db.execute("SELECT EXISTS (SELECT 1 FROM stubs)").fetchone()[0])])
 
 
 def replace_fixture_stubs(db, portal: str, stubs: list[dict], now: float = 0.0) -> None:
@@ -68,12 +77,15 @@ class StubStore:
         with self.database.write() as db:
             cursor = db.execute("DELETE FROM stubs WHERE portal = ? AND id = ?",
                                 [portal, stub_id])
+            mark_stored(db)
         return cursor.rowcount > 0
 
     def clear(self, portal: str) -> int:
         """Remove every stub of a portal; how many there were."""
         with self.database.write() as db:
-            return db.execute("DELETE FROM stubs WHERE portal = ?", [portal]).rowcount
+            removed = db.execute("DELETE FROM stubs WHERE portal = ?", [portal]).rowcount
+            mark_stored(db)
+        return removed
 
     def candidates(self, portal: str, method: str, *, overrides_only: bool) -> list[dict]:
         """The stubs of one method (only `override` ones for a method the emulator has)."""
