@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 BASE_EXAMPLE = "http://127.0.0.1:8080"
 WEBHOOK_EXAMPLE = "http://127.0.0.1:8080/rest/1/devtoken/"
 _WEBHOOK_PATH = re.compile(r"^(?P<prefix>.*)/rest/(?P<user>\d+)/(?P<code>[^/]+)/?$")
+# `/rest/<user>/<code>…`: everything after the user may be the secret (a method may follow it).
+_SECRET_PATH = re.compile(r"^(?P<prefix>.*?)/rest/+(?P<user>[^/]+)/+[^/]")
 _EMULATOR_PATHS = re.compile(r"/(rest|_emulator|oauth)(/|$)")
 
 
@@ -29,11 +31,12 @@ def _parts(url: str, source: str):
 
 
 def masked(url: str) -> str:
-    """The URL with a webhook's secret code replaced by `…`."""
+    """The URL with a webhook's secret code (and whatever follows it) replaced by `…`, and
+    without its query (`?auth=…`)."""
     parts = urlsplit(url.strip())
-    match = _WEBHOOK_PATH.match(parts.path)
+    match = _SECRET_PATH.match(parts.path)
     if not match:
-        return url.strip()
+        return parts._replace(query="", fragment="").geturl()
     path = f"{match['prefix']}/rest/{match['user']}/…/"
     return parts._replace(path=path, query="", fragment="").geturl()
 

@@ -142,6 +142,14 @@ def test_notify_connection_and_url_problems_are_one_line(server, run, tmp_path):
     assert code == 1
     assert err.startswith(f"error: HTTP 404 from {server.base}: not a Bitrix24 REST answer")
 
+    for url in (f"{server.base}/rest/1/s3cretcode/im.notify.personal.add",
+                f"{server.base}/rest/im.notify.personal.add?auth=s3cretcode"):
+        code, _, err = run("notify", "--url", url, "--user", "2", "--text", "x")
+        assert code == 2 and err.startswith("b24emu: --url takes a webhook URL")
+        assert "s3cretcode" not in err
+        code, _, err = run("portals", "--url", url)
+        assert code == 2 and "s3cretcode" not in err
+
     code, _, err = run("notify", "--url", "portal.example/rest/1/x/", "--user", "2", "--text", "x")
     assert (code, err) == (2, "b24emu: --url must be an http(s) URL, got "
                               "'portal.example/rest/1/…/'\n")

@@ -134,6 +134,17 @@ def test_reads_stay_simple(bare):
     assert bare.get("/_emulator/notifications", headers={"Origin": EVIL}).status_code == 200
 
 
+@pytest.mark.parametrize("headers", [{"Origin": EVIL}, {"Sec-Fetch-Site": "cross-site"},
+                                     {"Sec-Fetch-Site": "same-site"}])
+def test_a_page_elsewhere_cannot_hold_an_event_stream_open(bare, headers):
+    """An EventSource holds a connection for minutes: a tab on another site may not open one."""
+    reply = bare.get("/_emulator/ui/events?recipient=1", headers=headers)
+    try:
+        assert reply.status_code == 403 and reply.get_json()["error"] == "forbidden_origin"
+    finally:
+        reply.close()
+
+
 def test_with_a_token_the_token_is_the_rule_for_origins(settings, clock):
     """A page elsewhere cannot learn the token; the body rule still holds."""
     token_client = create_app(settings.with_overrides(control_token="s3cret"),

@@ -218,3 +218,13 @@ def test_unknown_portal_everywhere(client):
         reply = getattr(client, method)(f"{path}?portal=ghost")
         assert reply.status_code == 404, path
         assert reply.get_json()["error"] == "portal_not_found"
+
+
+def test_lookups_of_unknown_users_and_webhooks_do_not_grow_the_cache(emulator):
+    """Clients may name any user id: only rows that exist are remembered, so memory stays
+    bounded under an hour of calls naming ids that are not there."""
+    for user_id in range(1000, 1500):
+        assert emulator.portals.user("default", user_id) is None
+        assert emulator.portals.webhook("default", user_id, "nocode") is None
+    assert len(emulator.portals._cache) <= 10
+    assert emulator.portals.user("default", 1) is not None

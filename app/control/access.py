@@ -15,6 +15,9 @@ The hook `check_access` runs before every request of the control API and the inb
    send neither a JSON body nor a custom header to another origin without a CORS preflight, which
    the emulator never grants, so a cross-site "simple" request (a form, `fetch(…, {mode:
    "no-cors"})`) is refused before it changes anything.
+3. The inbox page's event stream (`STREAM_PATHS`) holds a connection for minutes, so without a
+   token it too must come from the emulator's own pages: a tab on another site cannot open
+   streams by the hundred.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from urllib.parse import urlsplit
 from flask import current_app, jsonify, request
 
 OPEN_PATHS = ("/_emulator/health",)
+# Reads that hold server resources (a connection, a stream) for minutes: only our own pages.
+STREAM_PATHS = ("/_emulator/ui/events",)
 CONTROL_HEADER = "X-B24EMU-Control"  # what the control client, the CLI and the inbox page send
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOCAL_NAMES = frozenset({"localhost"})
@@ -42,6 +47,8 @@ def check_access():
         _check_loopback() or _check_host(emulator))
     if refusal is None and request.method in WRITE_METHODS:
         refusal = _check_write(check_origin=not settings.control_token)
+    elif refusal is None and request.path in STREAM_PATHS and not settings.control_token:
+        refusal = _check_origin()
     return refusal
 
 
@@ -75,14 +82,8 @@ def _check_host(emulator):
 def _check_write(*, check_origin: bool):
     """A state-changing request must be one a web page of another origin cannot make. With a
     control token the token is the rule for origins (a page elsewhere cannot learn it)."""
-    origin = request.headers.get("Origin")
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    foreign_origin = origin is not None and not _is_own_origin(origin)
-    foreign_fetch = fetch_site is not None and fetch_site.lower() not in SAME_ORIGIN_FETCH
-    if check_origin and (foreign_origin or foreign_fetch):
-        return _refuse(403, "forbidden_origin", (
-            "Cross-origin requests cannot change the emulator "
-            f"(Origin {(origin or '-')[:100]!r}, Sec-Fetch-Site {(fetch_site or '-')[:20]!r})"))
+    if check_origin and (refusal := _check_origin("change the emulator")):
+        return refusal
     if _has_body():
         if request.mimetype != "application/json":
             return _refuse(415, "unsupported_media_type", (
@@ -94,6 +95,19 @@ def _check_write(*, check_origin: bool):
             f"A {request.method} without a body needs the header {CONTROL_HEADER}: 1 "
             "(the control client, the CLI and the inbox page send it)"))
     return None
+
+
+def _check_origin(what: str = "open an event stream"):
+    """403 when `Origin` or `Sec-Fetch-Site` says a page of another origin sent the request."""
+    origin = request.headers.get("Origin")
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    foreign_origin = origin is not None and not _is_own_origin(origin)
+    foreign_fetch = fetch_site is not None and fetch_site.lower() not in SAME_ORIGIN_FETCH
+    if not (foreign_origin or foreign_fetch):
+        return None
+    return _refuse(403, "forbidden_origin", (
+        f"Cross-origin requests cannot {what} "
+        f"(Origin {(origin or '-')[:100]!r}, Sec-Fetch-Site {(fetch_site or '-')[:20]!r})"))
 
 
 def allowed_hosts(emulator) -> set[str]:

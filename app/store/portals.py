@@ -45,10 +45,15 @@ class PortalStore:
             self._version = version
 
     def _cached(self, key: tuple, read):
+        """`read()`, kept when it found rows: a miss is not kept, so calls naming ids that do
+        not exist (any client may send them) cannot grow the cache without bound."""
         cache = self._cache
-        if key not in cache:
-            cache[key] = read()
-        return cache[key]
+        if key in cache:
+            return cache[key]
+        found = read()
+        if found:
+            cache[key] = found
+        return found
 
     def is_empty(self) -> bool:
         """True when no portal has been loaded yet."""
