@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,7 +14,7 @@ from b24emu.events.worker import DeliveryWorker
 from b24emu.methods import REGISTRY
 from b24emu.methods.registry import Registry
 from b24emu.settings import ConfigError, Settings
-from b24emu.store.control import ControlStore
+from b24emu.store.control import ControlStore, Snapshot
 from b24emu.store.db import Database
 from b24emu.store.fixtures import load_fixture_file
 from b24emu.store.limits import OperatingLimiter, RateLimiter, parse_costs, rate_limit_for
@@ -42,6 +43,7 @@ class Emulator:
     stubs: StubStore | None = None
     events: EventStore | None = None  # event handlers, delivery and offline queues
     deliveries: DeliveryWorker | None = None  # this process's event delivery threads
+    _prefetched: tuple[int, Snapshot] | None = None  # (thread, state) `calls_are_quick` read
 
     @classmethod
     def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
@@ -92,9 +94,26 @@ class Emulator:
             "SELECT name FROM portals WHERE lower(domain) = ? ORDER BY name LIMIT 1", (name,))
         return rows[0]["name"] if rows else DEFAULT_PORTAL
 
+    def calls_are_quick(self) -> bool:
+        """Whether a REST call would now run without waiting on purpose or on another writer:
+        no fault or stub stored (either may sleep for its latency) and the write lock free at
+        this instant. The serving layer runs such a call on its event loop's thread, next, and
+        any other on its pool (`b24emu.server`). The control state read here is the one that
+        call's `sync` uses, so a fault armed by another process is never missed."""
+        snapshot = self.control.snapshot()
+        if snapshot.faults_armed or snapshot.stubs_stored:
+            self._prefetched = None
+            return False
+        self._prefetched = (threading.get_ident(), snapshot)
+        return self.database.write_lock_free()
+
     def sync(self):
         """Load the shared control state (clock, armed faults) at the start of a request."""
-        snapshot = self.control.snapshot()
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[0] == threading.get_ident():
+            snapshot = prefetched[1]
+        else:
+            snapshot = self.control.snapshot()
         self.portals.check_version(snapshot.portals_version)
         self.clock.apply(snapshot.clock.frozen_at, snapshot.clock.offset)
         return snapshot

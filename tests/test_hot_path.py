@@ -24,19 +24,44 @@ def _statements(emulator, run) -> list[str]:
     return seen
 
 
-def test_an_add_and_its_journal_row_are_one_transaction(client, emulator):
+def test_an_add_its_journal_row_and_its_rate_count_are_one_transaction(client, emulator):
     client.post(ADD, json=BODY)  # the first call reads what later calls keep cached
     seen = _statements(emulator, lambda: client.post(ADD, json=BODY))
     begins = [s for s in seen if s.startswith("BEGIN")]
     assert len(begins) == 1 and seen.count("COMMIT") == 1
     unit = seen[seen.index(begins[0]):seen.index("COMMIT")]
     assert [s.split()[:3] for s in unit if s.startswith("INSERT")] == [
-        ["INSERT", "INTO", "notifications"], ["INSERT", "INTO", "journal"]]
+        ["INSERT", "INTO", "notifications"], ["INSERT", "INTO", "journal"],
+        ["INSERT", "INTO", "rate_buckets"]]
     assert len(seen) <= 10
     entry = emulator.control.journal("default")[0]
     assert entry["status"] == 200 and entry["method"] == "im.notify.personal.add"
     assert emulator.notifications.for_recipient("default", 2)[0]["message"] == "hi"
     assert len(emulator.notifications.for_recipient("default", 2)) == 1  # TAG replaced
+
+
+def test_a_bucket_filled_by_another_worker_meanwhile_undoes_the_call(client, emulator,
+                                                                    monkeypatch):
+    """`fits` said yes, then (as if another worker's calls came in between) the bucket is full
+    when the call is counted: the add is rolled back and the call refused like any other."""
+    from b24emu.store.limits import RateLimiter
+
+    limiter = emulator.rate_limiter
+    now = emulator.clock.now()
+    with emulator.database.write() as db:
+        db.execute("INSERT INTO rate_buckets (portal, client_ip, level, updated_at)"
+                   " VALUES ('default', '127.0.0.1', ?, ?)", [limiter.limit.capacity, now])
+    monkeypatch.setattr(RateLimiter, "fits", lambda self, portal, ip, at: True)
+    response = client.post(ADD, json=BODY)
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "QUERY_LIMIT_EXCEEDED"
+    assert emulator.notifications.for_recipient("default", 2) == []
+    entries = emulator.control.journal("default")
+    assert [(e["status"], e["error"]) for e in entries] == [(503, "QUERY_LIMIT_EXCEEDED")]
+    level = emulator.database.query("SELECT level FROM rate_buckets")[0]["level"]
+    assert level == pytest.approx(limiter.limit.capacity)  # the refusal counted nothing
+    assert not emulator.database.db.conn.in_transaction
+    assert emulator.database.write_lock_free()
 
 
 def test_the_write_lock_is_free_after_every_kind_of_call(client, emulator):

@@ -244,8 +244,43 @@ def test_open_pages_do_not_hold_up_a_stop(tmp_path):
 def test_a_refused_head_answers_in_the_urls_transport(path, kind):
     from b24emu.server import MAX_URL_BYTES, head_refusal
 
-    status, headers, body = head_refusal({"path": path, "raw_path": path.encode(),
-                                          "query_string": b"q" * MAX_URL_BYTES, "headers": []})
+    status, headers, body = head_refusal(path, "q" * MAX_URL_BYTES, [])
     assert status == 414 and body.startswith(kind) and b"REQUEST_URI_TOO_LONG" in body
-    content_type = dict(headers)[b"content-type"]
-    assert (b"xml" in content_type) == (kind == b"<response>")
+    content_type = dict(headers)["Content-Type"]
+    assert ("xml" in content_type) == (kind == b"<response>")
+
+
+def test_a_call_held_by_a_fault_latency_holds_no_other_call(tmp_path):
+    """Cheap REST calls run on the worker's event loop; a call that may wait on purpose (a fault
+    or stub latency) runs on the pool, even when the fault was armed after this worker's last
+    call, so the worker's other calls and its health answer meanwhile."""
+    server = Server(tmp_path / "db.sqlite3", "fixtures/default.json", workers=1)
+    try:
+        session = requests.Session()
+        assert session.post(f"{server.base}{ADD}", json={"USER_ID": 2, "MESSAGE": "warm"},
+                            timeout=30).status_code == 200  # this worker has seen no fault
+        reply = session.post(f"{server.base}/_emulator/faults", timeout=30, json={
+            "method": "server.time", "latency": 3, "times": 1})
+        assert reply.status_code == 201, reply.text
+        finished: dict = {}
+
+        def slow_call() -> None:
+            requests.get(f"{server.base}/rest/1/devtoken/server.time.json", timeout=30)
+            finished["slow"] = time.monotonic()
+
+        caller = threading.Thread(target=slow_call)
+        caller.start()
+        deadline = time.monotonic() + 10
+        while not finished and time.monotonic() < deadline:  # the slow call is under way
+            items = session.get(f"{server.base}/_emulator/faults", timeout=30).json()["items"]
+            if not items or items[0]["hits"]:
+                break
+        for _ in range(3):
+            assert session.get(f"{server.base}/_emulator/health", timeout=30).ok
+            assert session.post(f"{server.base}{ADD}", json={"USER_ID": 2, "MESSAGE": "m"},
+                                timeout=30).status_code == 200
+        others_done = time.monotonic()
+        caller.join()
+        assert others_done < finished["slow"]
+    finally:
+        server.stop()

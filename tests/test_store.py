@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 
@@ -99,3 +101,50 @@ def test_writers_queue_on_a_lock_file_beside_the_database(database, tmp_path):
         thread.join()
     values = [row["x"] for row in database.query("SELECT x FROM q ORDER BY rowid")]
     assert errors == [] and values == list(range(200))  # read-then-write never interleaved
+
+
+def test_the_write_lock_probe_sees_every_holder_and_frees_none(tmp_path):
+    """`write_lock_free` (whether a call may run on the event loop's thread) says no while a
+    thread or another process holds the write lock, and probing never releases their lock."""
+    path = str(tmp_path / "probe.sqlite3")
+    database = Database(path)
+    database.migrate()
+    assert database.write_lock_free()
+    with database.locked():
+        seen: list = []
+        probe = threading.Thread(target=lambda: seen.append(database.write_lock_free()))
+        probe.start()
+        probe.join()
+        assert seen == [False]
+        other = os.open(path + "-writelock", os.O_RDWR)  # as another process opens it
+        try:
+            with pytest.raises(BlockingIOError):  # the probe left our lock in place
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    other = os.open(path + "-writelock", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        assert not database.write_lock_free()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert database.write_lock_free()
+    finally:
+        os.close(other)
+
+
+def test_a_new_file_has_small_pages_and_an_old_one_keeps_its_own(tmp_path):
+    """New files use 1 KB pages (each commit writes every page it changed, whole, to the WAL);
+    a file made with SQLite's default 4 KB pages is used as it is."""
+    import sqlite3
+
+    fresh = Database(str(tmp_path / "new.sqlite3"))
+    fresh.migrate()
+    assert fresh.db.conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    old_path = str(tmp_path / "old.sqlite3")
+    conn = sqlite3.connect(old_path)
+    conn.execute("CREATE TABLE made_before (x)")
+    conn.close()
+    old = Database(old_path)
+    old.migrate()
+    assert old.db.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert old.schema_version() == len(MIGRATIONS)

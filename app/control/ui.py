@@ -157,9 +157,10 @@ def _stream(watcher: RecipientWatcher, client, *, clock=time.monotonic, sleep=ti
         watcher.close()
 
 
-async def stream_async(watcher: RecipientWatcher, send, gone, *, clock=time.monotonic,
+async def stream_async(watcher: RecipientWatcher, send_bytes, gone, *, clock=time.monotonic,
                        sleep=asyncio.sleep) -> None:
-    """The event stream served by a coroutine (ASGI `send`): no thread is held while it waits.
+    """The event stream served by a coroutine (`send_bytes`, the server's stream transport): no
+    thread is held while it waits; the stream ends when this returns.
 
     `gone` (a threading.Event) is set when the client disconnects. The recipient's rows are read
     on a thread only when some connection committed.
@@ -167,7 +168,7 @@ async def stream_async(watcher: RecipientWatcher, send, gone, *, clock=time.mono
     loop = asyncio.get_running_loop()
 
     async def emit(text: str) -> None:
-        await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+        await send_bytes(text.encode())
 
     try:
         await emit(_event("ready", {"portal": watcher.portal, "recipient": watcher.recipient_id},
@@ -184,7 +185,6 @@ async def stream_async(watcher: RecipientWatcher, send, gone, *, clock=time.mono
             if clock() - last_sent >= HEARTBEAT_SECONDS:
                 await emit(": heartbeat\n\n")
                 last_sent = clock()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
     except (OSError, RuntimeError):
         pass  # the client went away mid-write (granian raises a RuntimeError then)
     finally:

@@ -52,9 +52,19 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     stub_id = method.stub_id if method else None
     caller = None
     journal = _JournalDraft(request, request_id, started, wall_start, stub_id)
-    with emulator.database.unit():
+    limiter = emulator.rate_limiter
+    # A call whose writes join the unit is counted in the unit's own transaction (see
+    # RateLimiter.fits): one write transaction per call instead of two.
+    counted_late = limiter is not None and method is not None and _joins_unit(method)
+    database = emulator.database
+    with database.unit():
         try:
-            _admit(emulator, request, started)
+            if counted_late:
+                if not limiter.fits(request.portal, request.client_ip, started):
+                    counted_late = False  # refused: a refusal adds nothing to the bucket
+                    raise errors.query_limit_exceeded()
+            else:
+                _admit(emulator, request, started)
             if method is None:
                 raise errors.method_not_found()
             caller = auth.authenticate(
@@ -70,11 +80,20 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
             journal.record(emulator, caller, error.status, error.code)
         except Exception:
             journal.record(emulator, caller, 500, "INTERNAL_SERVER_ERROR")
+            if counted_late:
+                limiter.admit(request.portal, request.client_ip, started)
             raise
         else:
             failed = None
             finished = emulator.clock.now()
             journal.record(emulator, caller, 200, "")
+        if counted_late and not limiter.admit(request.portal, request.client_ip, started):
+            # Another worker filled the bucket since `fits`: undone and refused, as if the
+            # bucket had been full when the call came in.
+            database.abandon()
+            failed = errors.query_limit_exceeded()
+            seconds = emulator.clock.now() - started
+            journal.record(emulator, caller, failed.status, failed.code)
     # Logged and rendered after the unit has committed: no write lock is held meanwhile.
     if failed is not None:
         _log_call(request.method, failed.status, failed.code, seconds)

@@ -10,6 +10,7 @@ way: both call the same functions.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from functools import lru_cache
 
 from b24emu.rest import routes
 from werkzeug.exceptions import BadHost, HTTPException
@@ -62,8 +63,15 @@ class RestFastPath:
 def _check_host(req: Request) -> None:
     """The Host Flask refuses before routing: a name that is not valid IDNA (werkzeug's
     `Map.bind`, e.g. a label over 63 characters) is a 400."""
-    name = req.host.lower().partition(":")[0]
+    if not _valid_idna(req.host.lower().partition(":")[0]):
+        raise BadHost()
+
+
+@lru_cache(maxsize=256)
+def _valid_idna(name: str) -> bool:
+    """Whether a host name encodes as IDNA (the few names a server sees, each checked once)."""
     try:
         name.encode("idna")
     except UnicodeError:
-        raise BadHost() from None
+        return False
+    return True

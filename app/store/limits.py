@@ -55,6 +55,19 @@ class RateLimiter:
         with database.locked():
             return self._admit(conn, portal, client_ip, now)
 
+    def fits(self, portal: str, client_ip: str, now: float) -> bool:
+        """Whether a request would be admitted now, counting nothing (a read, no lock).
+
+        A call whose writes join its unit of work is checked with this before it runs and
+        counted with `admit` inside that unit's transaction, which `admit` re-checks: when
+        another worker filled the bucket in between, the unit is rolled back and the call
+        refused, so the bucket admits exactly what it admits with `admit` alone."""
+        row = self.database.db.conn.execute(
+            "SELECT level, updated_at FROM rate_buckets WHERE portal = ? AND client_ip = ?",
+            (portal, client_ip),
+        ).fetchone()
+        return self.drained(row, now) + 1 <= self.limit.capacity + EPSILON
+
     def _admit(self, conn, portal: str, client_ip: str, now: float) -> bool:
         row = conn.execute(
             "SELECT level, updated_at FROM rate_buckets WHERE portal = ? AND client_ip = ?",

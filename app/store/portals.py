@@ -84,9 +84,13 @@ class PortalStore:
 
     def user(self, portal: str, user_id: int) -> dict | None:
         """A user by id, with `active` and `admin` as booleans."""
-        found = self._cached(("user", portal, user_id), lambda: self.database.query(
-            "SELECT * FROM users WHERE portal = ? AND id = ?", (portal, user_id)))
-        return _user(found[0]) if found else None
+        found = self._cached(("user", portal, user_id), lambda: [_user(row) for row in (
+            self.database.query("SELECT * FROM users WHERE portal = ? AND id = ?",
+                                (portal, user_id)))])
+        if not found:
+            return None
+        user = found[0]  # decoded once; the caller gets its own copy
+        return {**user, "departments": list(user["departments"]), "extra": dict(user["extra"])}
 
     def users(self, portal: str) -> list[dict]:
         """Every user of a portal, by id."""
@@ -108,13 +112,15 @@ class PortalStore:
 
     def webhook(self, portal: str, user_id: int, code: str) -> dict | None:
         """The user's webhook whose code matches, compared in constant time."""
-        rows = self._cached(("webhooks", portal, user_id), lambda: self.database.query(
-            "SELECT * FROM webhooks WHERE portal = ? AND user_id = ?", (portal, user_id)))
+        rows = self._cached(("webhooks", portal, user_id), lambda: [
+            (row["code"].encode(), _with_scopes(row)) for row in self.database.query(
+                "SELECT * FROM webhooks WHERE portal = ? AND user_id = ?", (portal, user_id))])
+        given = code.encode("utf-8", "surrogatepass")
         found = None
-        for row in rows:
-            if hmac.compare_digest(row["code"].encode(), code.encode("utf-8", "surrogatepass")):
+        for stored, row in rows:
+            if hmac.compare_digest(stored, given):
                 found = row
-        return _with_scopes(found) if found else None
+        return {**found, "scopes": list(found["scopes"])} if found else None
 
     def webhooks(self, portal: str) -> list[dict]:
         """Every webhook of a portal (for the start-up banner and the control API)."""
