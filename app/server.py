@@ -1,14 +1,19 @@
-"""Serving under granian: worker processes with an async HTTP front and a bounded thread pool.
+"""Serving under granian: worker processes, each with an event loop and a bounded thread pool.
 
 granian (a Rust HTTP server) parses HTTP and TLS outside Python, so a client that sends its
 headers slowly or not at all holds no thread: it is cut off after `B24EMU_HEADER_TIMEOUT`
 seconds. Each worker process runs `RsgiBridge`, a small app on granian's own async interface
 (RSGI) in front of the Flask (WSGI) app:
 
-- a REST or control call is read whole (at most the body limit plus one byte), then run by the
-  Flask app on a pool of `B24EMU_THREADS` threads. A call whose client has disconnected while it
-  waited for a busy pool's thread is dropped before it runs, so a client that retries after a
-  timeout never creates a duplicate;
+- a call is read whole (at most the body limit plus one byte);
+- a quick REST call runs at once on the event loop's thread: a `/rest/` call other than `batch`,
+  with a body of at most `QUICK_BODY_BYTES`, while no fault or stub is stored (either may sleep
+  for its latency) and no other writer holds the database (`Emulator.calls_are_quick`). It
+  costs no thread hand-off, which `make bench` measured as the largest single gain;
+- any other call (control API, the inbox page, `batch`, large bodies, any call while a fault or
+  stub is stored or the write lock is taken) runs on a pool of `B24EMU_THREADS` threads. A call
+  whose client has disconnected while it waited for a busy pool's thread is dropped before it
+  runs, so a client that retries after a timeout never creates a duplicate;
 - the inbox page's event stream (`/_emulator/ui/events`) is checked by the Flask view (access,
   portal, recipient) and then streamed by a coroutine of the worker's event loop: an open page
   costs no thread (`b24emu.control.ui.stream_async`);
@@ -47,11 +52,12 @@ _EARLY_SIGNALS: list[int] = []
 
 
 class RsgiBridge:
-    """granian's RSGI in front of the WSGI app: async I/O, the app on a bounded pool of threads.
+    """granian's RSGI in front of the WSGI app: async I/O; quick REST calls on the event loop,
+    every other call on a bounded pool of threads (see the module's doc).
 
     RSGI (granian's own interface) rather than ASGI: a call crosses between granian's Rust
-    threads and the event loop once each way instead of once per ASGI message, which `make
-    bench` measured at about twice the calls per second at one connection.
+    threads and the event loop once each way instead of once per ASGI message; for a bare
+    Flask app that was about twice the calls per second at one connection.
     """
 
     def __init__(self, wsgi_app, threads: int, max_body_bytes: int, quick=lambda: False):

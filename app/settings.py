@@ -6,8 +6,8 @@
 | B24EMU_PORT | 8080 | port `b24emu serve` listens on |
 | B24EMU_DB | b24emu.sqlite3 | SQLite database file (created on first start) |
 | B24EMU_FIXTURES | fixtures/default.json | portal loaded into an empty database ("" for none) |
-| B24EMU_WORKERS | 2 | WSGI worker processes |
-| B24EMU_THREADS | 4 | threads per worker |
+| B24EMU_WORKERS | 2 | server worker processes |
+| B24EMU_THREADS | 4 | threads per worker for calls that may wait (quick calls use none) |
 | B24EMU_TIMEZONE | UTC | the portal's time zone (offset of `date_start`, `server.time`) |
 | B24EMU_ATTACH_MAX_BYTES | 30720 | largest normalized ATTACH that passes (cloud today: 59999) |
 | B24EMU_MAX_BODY_BYTES | 8388608 | largest request body; larger is refused with 413 |

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from b24emu.store import schema
+from b24emu.store.db import PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = "fixtures/default.json"
@@ -37,7 +38,8 @@ CHUNK = 50_000
 def schema_key() -> str:
     """Changes whenever a migration or the generated rows change (then the cache is rebuilt)."""
     source = Path(schema.__file__).read_bytes() + Path(__file__).read_bytes()
-    return f"v{len(schema.MIGRATIONS)}-{hashlib.sha256(source).hexdigest()[:10]}"
+    return (f"v{len(schema.MIGRATIONS)}-p{PAGE_SIZE}"
+            f"-{hashlib.sha256(source).hexdigest()[:10]}")
 
 
 def cache_path(rows: int, directory: str | None = None) -> Path:
