@@ -87,26 +87,28 @@ class RsgiBridge:
             status, answer_headers, body = refusal
             proto.response_bytes(status, answer_headers, body)
             return
-        body, more = await _read_body(proto, scope.headers, self.max_body_bytes)
+        body, more, left = await _read_body(proto, scope.headers, self.max_body_bytes)
+        if left:
+            return  # the client went away before its request was whole: nothing to run
         environ = wsgi_environ(scope, headers, body, more)
         gone = threading.Event()
-        watch = None
-        if self.running >= self.threads:
-            # The call has to wait for a thread: if its client leaves meanwhile, it is not run.
-            watch = asyncio.ensure_future(_disconnected(proto, gone))
         handed: list = []
         environ[STREAM_KEY] = handed.append
-        self.running += 1
-        try:
-            if self._quick(scope.path, body, more):
-                answer = _call_wsgi(self.app, environ, gone)
-            else:
+        if self._quick(scope.path, body, more):
+            answer = _call_wsgi(self.app, environ, gone)
+        else:
+            watch = None
+            if self.running >= self.threads:
+                # It has to wait for a thread: if its client leaves meanwhile, it is not run.
+                watch = asyncio.ensure_future(_disconnected(proto, gone))
+            self.running += 1
+            try:
                 answer = await asyncio.get_running_loop().run_in_executor(
                     self.pool, _call_wsgi, self.app, environ, gone)
-        finally:
-            self.running -= 1
-            if watch is not None:
-                watch.cancel()
+            finally:
+                self.running -= 1
+                if watch is not None:
+                    watch.cancel()
         try:
             if answer is None:
                 return  # the client left before its call ran: nothing was done, nothing to say
@@ -127,7 +129,6 @@ class RsgiBridge:
         finally:
             for watcher in handed:
                 watcher.close()
-
 
     def _quick(self, path: str, body: bytes, more: bool) -> bool:
         """Whether a call runs on the event loop's thread rather than the pool: a REST call (not
@@ -161,19 +162,32 @@ def head_refusal(path: str, query_string: str, headers) -> tuple[int, list, byte
     return status, list(answer_headers.items()), body
 
 
-async def _read_body(proto, headers, limit: int) -> tuple[bytes, bool]:
-    """The request body, at most `limit + 1` bytes: (body, more was left unread)."""
+async def _read_body(proto, headers, limit: int) -> tuple[bytes, bool, bool]:
+    """The request body: (body, it is over `limit`, the client left before it was whole).
+
+    A body whose Content-Length is over the limit is read only to `limit + 1` bytes (it is
+    refused with 413 whatever follows). Any other body is read whole by granian, which alone
+    tells a complete body from one cut short by a disconnect (its chunk iterator ends the same
+    way for both): a chunked body is therefore held whole before its size is checked.
+    """
+    from granian.rsgi import ProtocolClosed, ProtocolError
+
     length = headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) <= limit:
-        return await proto(), False  # granian holds the body to its declared length
-    parts, size = [], 0
-    async for chunk in proto:
-        if size + len(chunk) > limit:
+    if length is not None and length.isdigit() and int(length) > limit:
+        parts, size = [], 0
+        async for chunk in proto:
             parts.append(chunk[: limit + 1 - size])
-            return b"".join(parts), True
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts), False
+            size += len(parts[-1])
+            if size > limit:
+                break
+        return b"".join(parts), True, False
+    try:
+        body = await proto()
+    except (ProtocolClosed, ProtocolError):
+        return b"", False, True
+    if len(body) > limit:
+        return body[: limit + 1], True, False
+    return body, False, False
 
 
 async def _disconnected(proto, gone: threading.Event) -> None:
