@@ -67,7 +67,9 @@ def test_a_pathological_body_at_the_limit_costs_bounded_memory_and_cpu(client, n
     assert "result" in payload or payload["error"] == "REQUEST_ENTITY_TOO_LARGE"
     if answer.status_code == 413:
         assert "more than 100000 values" in payload["error_description"]
-    assert peak <= 3.5 * LIMIT, f"{name}: {peak / LIMIT:.1f} x the body limit"
+    # On top of the body it is handed (which the server holds once, and the app does not copy):
+    # the worst case, one huge JSON string, is its text and the decoded string.
+    assert peak <= 2.05 * LIMIT, f"{name}: {peak / LIMIT:.2f} x the body limit"
     # tracemalloc slows allocation several fold; the bound is loose on purpose
     assert cost <= CPU_RATIO * max(unit, 0.001), f"{name}: {cost:.3f}s vs {unit:.4f}s"
 
