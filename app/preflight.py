@@ -9,6 +9,7 @@ database path and the port are probed without creating the file or keeping the s
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import tempfile
 from pathlib import Path
@@ -27,6 +28,7 @@ def serve_settings(**overrides: Any) -> Settings:
 
 
 MIN_WAL_LIMIT = 1024 * 1024  # a smaller bound would checkpoint on nearly every write
+MIN_HEADER_TIMEOUT = 0.001  # granian counts it in whole milliseconds
 
 
 def check(settings: Settings) -> None:
@@ -43,10 +45,17 @@ def check(settings: Settings) -> None:
         _bad("log_level", settings.log_level, f"must be one of {', '.join(LOG_LEVELS)}")
     for name in ("rate_capacity", "rate_drain"):
         value = getattr(settings, name)
-        if value is not None and not value > 0:
+        if value is not None and not (math.isfinite(value) and value > 0):
             _bad(name, value, "must be a positive number")
-    if not settings.header_timeout > 0:
-        _bad("header_timeout", settings.header_timeout, "must be a positive number of seconds")
+    timeout = settings.header_timeout
+    if not (math.isfinite(timeout) and timeout >= MIN_HEADER_TIMEOUT):
+        _bad("header_timeout", timeout, f"must be a number of seconds of at least"
+             f" {MIN_HEADER_TIMEOUT:g}")
+    if not (math.isfinite(settings.operating_limit) and settings.operating_limit >= 0):
+        _bad("operating_limit", settings.operating_limit, "must be 0 (off) or a positive number"
+             " of seconds")
+    if settings.attach_max_bytes < 1:
+        _bad("attach_max_bytes", settings.attach_max_bytes, "must be at least 1")
     if settings.wal_limit_bytes < MIN_WAL_LIMIT:
         _bad("wal_limit_bytes", settings.wal_limit_bytes, f"must be at least {MIN_WAL_LIMIT}")
     if settings.max_body_bytes < 1:

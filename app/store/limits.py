@@ -8,6 +8,7 @@ it and a restart keeps it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from b24emu.store.db import Database
@@ -179,7 +180,10 @@ def parse_costs(text: str) -> dict[str, float]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, seconds = item.partition("=")
         try:
-            costs[name.strip().lower()] = float(seconds)
+            cost = float(seconds)
         except ValueError:
             raise ValueError(f"{item!r} is not method=seconds") from None
+        if not (math.isfinite(cost) and cost >= 0) or not name.strip():
+            raise ValueError(f"{item!r} is not method=seconds (0 or more)")
+        costs[name.strip().lower()] = cost
     return costs
