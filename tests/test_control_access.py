@@ -40,7 +40,23 @@ WRITES = [
     ("delete", "/_emulator/faults", None),
     ("delete", "/_emulator/faults/1", None),
     ("delete", "/_emulator/clock", None),
+    ("post", "/_emulator/stubs", {"method": "user.get", "override": True, "result": []}),
+    ("delete", "/_emulator/stubs", None),
+    ("delete", "/_emulator/stubs/1", None),
+    ("post", "/_emulator/events", {"event": "ONAPPINSTALL", "data": {"evil": 1}}),
+    ("post", "/_emulator/apps/local.emulator.app/install", {}),
 ]
+
+
+def test_every_write_endpoint_is_attacked_above(app):
+    """A new state-changing endpoint cannot slip past the tests above: each one is in WRITES."""
+    adapter = app.url_map.bind("localhost")
+    covered = {(method.upper(), adapter.match(path, method=method.upper())[0])
+               for method, path, _ in WRITES}
+    writes = {(method, rule.endpoint) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/_emulator")
+              for method in rule.methods & {"POST", "PUT", "PATCH", "DELETE"}}
+    assert writes - covered == set()
 
 
 @pytest.fixture
@@ -52,7 +68,8 @@ def bare(app):
 def state(client) -> dict:
     """Everything an attack could change, read through the control API."""
     return {name: client.get(f"/_emulator/{name}").get_json()
-            for name in ("notifications", "faults", "journal", "portals")} | {
+            for name in ("notifications", "faults", "journal", "portals", "stubs",
+                         "events/deliveries")} | {
         "clock": {key: value for key, value in client.get("/_emulator/clock").get_json().items()
                   if key in ("frozen", "offset")}}
 
@@ -63,6 +80,8 @@ def stored(client, rest):
     rest.result("im.notify.personal.add", {"USER_ID": 2, "MESSAGE": "keep me"})
     armed = client.post("/_emulator/faults", json={"method": "user.get", "error": "X"})
     assert armed.status_code == 201
+    stub = client.post("/_emulator/stubs", json={"method": "crm.deal.get", "result": {"ID": 1}})
+    assert stub.status_code == 201, stub.get_json()
     return state(client)
 
 
@@ -136,9 +155,11 @@ def test_reads_stay_simple(bare):
 
 @pytest.mark.parametrize("headers", [{"Origin": EVIL}, {"Sec-Fetch-Site": "cross-site"},
                                      {"Sec-Fetch-Site": "same-site"}])
-def test_a_page_elsewhere_cannot_hold_an_event_stream_open(bare, headers):
-    """An EventSource holds a connection for minutes: a tab on another site may not open one."""
-    reply = bare.get("/_emulator/ui/events?recipient=1", headers=headers)
+@pytest.mark.parametrize("path", ["/_emulator/ui/events", "/_emulator/ui/events/"])
+def test_a_page_elsewhere_cannot_hold_an_event_stream_open(bare, headers, path):
+    """An EventSource holds a connection for minutes: a tab on another site may not open one,
+    however the URL is spelled."""
+    reply = bare.get(f"{path}?recipient=1", headers=headers)
     try:
         assert reply.status_code == 403 and reply.get_json()["error"] == "forbidden_origin"
     finally:

@@ -15,7 +15,7 @@ The hook `check_access` runs before every request of the control API and the inb
    send neither a JSON body nor a custom header to another origin without a CORS preflight, which
    the emulator never grants, so a cross-site "simple" request (a form, `fetch(…, {mode:
    "no-cors"})`) is refused before it changes anything.
-3. The inbox page's event stream (`STREAM_PATHS`) holds a connection for minutes, so without a
+3. The inbox page's event stream (`STREAM_ENDPOINTS`) holds a connection for minutes, so without a
    token it too must come from the emulator's own pages: a tab on another site cannot open
    streams by the hundred.
 """
@@ -30,7 +30,7 @@ from flask import current_app, jsonify, request
 
 OPEN_PATHS = ("/_emulator/health",)
 # Reads that hold server resources (a connection, a stream) for minutes: only our own pages.
-STREAM_PATHS = ("/_emulator/ui/events",)
+STREAM_ENDPOINTS = ("ui.events",)  # by view, so `/events/` or any other spelling is covered
 CONTROL_HEADER = "X-B24EMU-Control"  # what the control client, the CLI and the inbox page send
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOCAL_NAMES = frozenset({"localhost"})
@@ -47,7 +47,7 @@ def check_access():
         _check_loopback() or _check_host(emulator))
     if refusal is None and request.method in WRITE_METHODS:
         refusal = _check_write(check_origin=not settings.control_token)
-    elif refusal is None and request.path in STREAM_PATHS and not settings.control_token:
+    elif refusal is None and request.endpoint in STREAM_ENDPOINTS and not settings.control_token:
         refusal = _check_origin()
     return refusal
 
