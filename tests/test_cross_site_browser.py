@@ -46,6 +46,9 @@ CROSS_SITE_PAGE = """<!doctype html><title>cute cats</title>
     ["/clock", '{{"set":"2100-01-01T00:00:00Z","freeze":true}}'],
     ["/seed", {seed}],
     ["/notifications/read", '{{"read":true}}'],
+    ["/stubs", '{{"method":"user.get","override":true,"result":[]}}'],
+    ["/events", '{{"event":"ONAPPINSTALL","data":{{}}}}'],
+    ["/apps/local.emulator.app/install", '{{}}'],
     ["/reset", undefined],
   ];
   Promise.allSettled(attacks.map(([path, body]) =>

@@ -15,6 +15,7 @@ import socket
 import pytest
 from b24emu.control import ui
 from b24emu.settings import Settings
+from b24emu.store.notifications import NotificationFilter
 
 from tests.conftest import TEST_PORTAL
 
@@ -229,3 +230,44 @@ def test_a_stopping_worker_ends_its_streams(emulator):
     finally:
         signal.signal(signal.SIGUSR1, previous)
         ui.SHUTTING_DOWN.clear()
+
+
+def test_a_stream_compares_only_the_newest_notifications_whatever_the_recipient_holds(
+        emulator, monkeypatch):
+    """Each look reads the newest WATCH_WINDOW rows (an index range), so a recipient with many
+    notifications costs an open page no more; an add, a delete and a read inside the window are
+    still reported, and rows pushed out at the bottom are not reported as deleted."""
+    monkeypatch.setattr(ui, "WATCH_WINDOW", 5)
+    store = emulator.notifications
+    ids = [emulator_add(emulator, f"m{index}") for index in range(8)]
+    watcher = ui.RecipientWatcher(emulator.database.path, "default", 2)
+    try:
+        assert sorted(watcher.known) == ids[-5:]
+        seen: list[str] = []
+        watcher.conn.set_trace_callback(seen.append)
+        newest = emulator_add(emulator, "new")  # pushes ids[3] out at the bottom
+        store.delete_matching("default", NotificationFilter(ids=(ids[5],)))
+        store.mark_read("default", NotificationFilter(ids=(ids[6],)), read=True, now=1.0)
+        assert watcher.changes() == [("deleted", {"ids": [ids[5]]}),
+                                     ("added", {"ids": [newest]}),
+                                     ("read", {"ids": [ids[6]], "read": True})]
+        assert any("LIMIT" in statement for statement in seen)
+    finally:
+        watcher.close()
+
+
+def test_the_watch_window_covers_what_the_page_lists():
+    from pathlib import Path
+
+    script = (Path(ui.__file__).parent / "static" / "inbox.js").read_text()
+    assert f"const LIST_LIMIT = {ui.LIST_LIMIT};" in script
+    assert ui.WATCH_WINDOW > ui.LIST_LIMIT
+
+
+def emulator_add(emulator, message: str) -> int:
+    from b24emu.store.notifications import NewNotification
+
+    return emulator.notifications.add(NewNotification(
+        portal="default", recipient_id=2, sender_id=1, notify_type=2, message=message,
+        message_out="", notify_tag="", notify_sub_tag="", attach=None, created_at=0.0,
+        method="im.notify.personal.add", auth_type="webhook", credential="1", request_id=""))

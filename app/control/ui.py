@@ -44,6 +44,8 @@ bp = Blueprint("ui", __name__, url_prefix="/_emulator/ui", template_folder="temp
 bp.before_request(check_access)
 
 TICK_SECONDS = 0.3
+LIST_LIMIT = 200  # notifications the page lists (inbox.js LIST_LIMIT)
+WATCH_WINDOW = 500  # newest notifications a page's stream compares: more than the page lists
 HEARTBEAT_SECONDS = 15.0
 LIFETIME_SECONDS = 300.0
 RETRY_MILLISECONDS = 2000
@@ -103,10 +105,13 @@ class RecipientWatcher:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def _read_state(self) -> dict[int, bool]:
+        """The newest `WATCH_WINDOW` notifications (an index range, whatever the recipient
+        holds): the page lists at most `LIST_LIMIT` of them."""
         self.version = self._data_version()
         rows = self.conn.execute(
-            "SELECT id, is_read FROM notifications WHERE portal = ? AND recipient_id = ?",
-            (self.portal, self.recipient_id)).fetchall()
+            "SELECT id, is_read FROM notifications WHERE portal = ? AND recipient_id = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (self.portal, self.recipient_id, WATCH_WINDOW)).fetchall()
         return {row[0]: bool(row[1]) for row in rows}
 
     def changed(self) -> bool:
@@ -119,8 +124,13 @@ class RecipientWatcher:
             return []
         state = self._read_state()
         before, self.known = self.known, state
-        added = sorted(set(state) - set(before))
-        deleted = sorted(set(before) - set(state))
+        newest_before = max(before, default=0)
+        # Ids only grow: an id new to the window but older than what was seen slid in from
+        # below (a newer one was deleted), and one that left the window from below when the
+        # window is full was pushed out, not deleted.
+        oldest_kept = min(state) if len(state) >= WATCH_WINDOW else 0
+        added = sorted(key for key in state if key not in before and key > newest_before)
+        deleted = sorted(key for key in before if key not in state and key >= oldest_kept)
         flipped = [key for key in state if key in before and state[key] != before[key]]
         found = []
         if deleted:
