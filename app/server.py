@@ -5,7 +5,8 @@ headers slowly or not at all holds no thread: it is cut off after `B24EMU_HEADER
 seconds. Each worker process runs `RsgiBridge`, a small app on granian's own async interface
 (RSGI) in front of the Flask (WSGI) app:
 
-- a call is read whole (at most the body limit plus one byte);
+- a call is read whole (at most the body limit plus one byte), within `BODY_TIMEOUT_FACTOR` ×
+  `B24EMU_HEADER_TIMEOUT` seconds (else a 408 and the call is not run);
 - a quick REST call runs at once on the event loop's thread: a `/rest/` call other than `batch`,
   with a body of at most `QUICK_BODY_BYTES`, while no fault or stub is stored (either may sleep
   for its latency) and no other writer holds the database (`Emulator.calls_are_quick`). It
@@ -44,6 +45,7 @@ MAX_URL_BYTES = 32 * 1024
 MAX_HEADER_BYTES = 16 * 1024      # one header line
 MAX_HEADERS_TOTAL_BYTES = 48 * 1024
 MAX_HEADER_COUNT = 90
+BODY_TIMEOUT_FACTOR = 6  # a body must arrive whole within this × B24EMU_HEADER_TIMEOUT (408)
 QUICK_BODY_BYTES = 64 * 1024  # a REST call with a larger body runs on the pool
 SETTINGS_ENV = "B24EMU_SERVE_SETTINGS"  # the parent's settings, handed to the workers
 STREAM_KEY = "b24emu.stream_handoff"  # environ key: the event-stream view hands its watcher over
@@ -60,8 +62,10 @@ class RsgiBridge:
     Flask app that was about twice the calls per second at one connection.
     """
 
-    def __init__(self, wsgi_app, threads: int, max_body_bytes: int, quick=lambda: False):
+    def __init__(self, wsgi_app, threads: int, max_body_bytes: int, quick=lambda: False,
+                 body_timeout: float = 60.0):
         self.app = wsgi_app
+        self.body_timeout = body_timeout
         self.quick = quick
         self.threads = max(1, threads)
         self.pool = ThreadPoolExecutor(max_workers=self.threads,
@@ -87,7 +91,16 @@ class RsgiBridge:
             status, answer_headers, body = refusal
             proto.response_bytes(status, answer_headers, body)
             return
-        body, more, left = await _read_body(proto, scope.headers, self.max_body_bytes)
+        try:
+            body, more, left = await asyncio.wait_for(
+                _read_body(proto, scope.headers, self.max_body_bytes), self.body_timeout)
+        except TimeoutError:
+            from b24emu.rest import errors
+
+            status, answer_headers, body = _refusal(
+                scope.path, errors.body_timeout(self.body_timeout))
+            proto.response_bytes(status, answer_headers, body)
+            return
         if left:
             return  # the client went away before its request was whole: nothing to run
         environ = wsgi_environ(scope, headers, body, more)
@@ -135,13 +148,14 @@ class RsgiBridge:
         a batch) with a small body, while nothing would make it wait (`quick`)."""
         if more or len(body) > QUICK_BODY_BYTES or not path.startswith("/rest/"):
             return False
-        return not path.rpartition("/")[2].startswith("batch") and self.quick()
+        method = path.rstrip("/").rpartition("/")[2].lower()  # as parse_rest_path reads it
+        return not method.startswith("batch") and self.quick()
 
 
 def head_refusal(path: str, query_string: str, headers) -> tuple[int, list, bytes] | None:
     """The answer (XML for a /rest/ URL ending in .xml, as every other REST refusal) for a
     request line or headers over the limits, else None."""
-    from b24emu.rest import envelope, errors, routes
+    from b24emu.rest import errors
 
     url = len(path.encode("utf-8", "surrogateescape")) + len(query_string)
     sizes = [len(name) + len(value) + 4 for name, value in headers]
@@ -157,37 +171,43 @@ def head_refusal(path: str, query_string: str, headers) -> tuple[int, list, byte
                                          f" {MAX_HEADERS_TOTAL_BYTES} bytes")
     else:
         return None
+    return _refusal(path, error)
+
+
+def _refusal(path: str, error) -> tuple[int, list, bytes]:
+    """A refusal before the app runs, in the URL's transport (XML for a /rest/ `.xml` URL)."""
+    from b24emu.rest import envelope, routes
+
     transport = routes.transport_hint(path) if path.startswith(routes.PREFIX) else "json"
     body, status, answer_headers = envelope.error_response(error, transport)
     return status, list(answer_headers.items()), body
 
 
+
 async def _read_body(proto, headers, limit: int) -> tuple[bytes, bool, bool]:
     """The request body: (body, it is over `limit`, the client left before it was whole).
 
-    A body whose Content-Length is over the limit is read only to `limit + 1` bytes (it is
-    refused with 413 whatever follows). Any other body is read whole by granian, which alone
-    tells a complete body from one cut short by a disconnect (its chunk iterator ends the same
-    way for both): a chunked body is therefore held whole before its size is checked.
+    At most `limit + 1` bytes are ever held. A body with a Content-Length within the limit is
+    read whole by granian, which alone tells a complete body from one cut short by a disconnect
+    (then it is not run). Any other body (chunked, or declared over the limit) is read chunk by
+    chunk and counted; granian's chunk iterator ends a chunked body cut short by a disconnect as
+    it ends a complete one, so such a body runs with what arrived (README, Limits).
     """
     from granian.rsgi import ProtocolClosed, ProtocolError
 
     length = headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        parts, size = [], 0
-        async for chunk in proto:
-            parts.append(chunk[: limit + 1 - size])
-            size += len(parts[-1])
-            if size > limit:
-                break
-        return b"".join(parts), True, False
-    try:
-        body = await proto()
-    except (ProtocolClosed, ProtocolError):
-        return b"", False, True
-    if len(body) > limit:
-        return body[: limit + 1], True, False
-    return body, False, False
+    if length is not None and length.isdigit() and int(length) <= limit:
+        try:
+            return await proto(), False, False
+        except (ProtocolClosed, ProtocolError):
+            return b"", False, True
+    parts, size = [], 0
+    async for chunk in proto:
+        parts.append(chunk[: limit + 1 - size])
+        size += len(parts[-1])
+        if size > limit:
+            return b"".join(parts), True, False
+    return b"".join(parts), False, False
 
 
 async def _disconnected(proto, gone: threading.Event) -> None:
@@ -294,7 +314,8 @@ def rsgi_app() -> RsgiBridge:
     app.extensions["b24emu"].database.start_checkpointer(wal_limit=settings.wal_limit_bytes)
     emulator = app.extensions["b24emu"]
     return RsgiBridge(app, settings.threads, settings.max_body_bytes,
-                      quick=emulator.calls_are_quick)
+                      quick=emulator.calls_are_quick,
+                      body_timeout=settings.header_timeout * BODY_TIMEOUT_FACTOR)
 
 
 def _json_loads(text: str) -> dict:

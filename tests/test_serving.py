@@ -291,31 +291,79 @@ def test_a_call_held_by_a_fault_latency_holds_no_other_call(tmp_path):
         server.stop()
 
 
-@pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_a_body_cut_short_by_its_client_is_never_run(server, framing):
-    """The client sends part of its body and closes: nothing is stored or journaled."""
-    marker = f"cut-{framing}"
-    part = f"USER_ID=2&MESSAGE={marker}".encode()
-    head = (f"POST {ADD} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\n")
-    if framing == "chunked":
-        request = (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + \
-            b"%x\r\n" % len(part) + part + b"\r\n"  # no closing 0-size chunk
-    else:
-        request = (head + "Content-Length: 1000\r\n\r\n").encode() + part
-    sock = connect(server)
-    sock.sendall(request)
-    sock.close()
-    # A complete call after it, on a new connection: once it is answered, the cut one has been
-    # dealt with (its worker saw the close before this call's answer could be read).
-    for _ in range(3):
-        reply = requests.post(f"{server.base}{ADD}", timeout=30,
-                              data={"USER_ID": 2, "MESSAGE": f"after-{framing}"})
-        assert reply.status_code == 200
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    """One worker (so a call after another runs after it), a 1 s header timeout (6 s for a
+    body) and a 64 KB body limit."""
+    db = tmp_path_factory.mktemp("one-worker") / "db.sqlite3"
+    running = Server(db, "fixtures/default.json", {"B24EMU_HEADER_TIMEOUT": "1",
+                                                   "B24EMU_MAX_BODY_BYTES": "65536"}, workers=1)
+    yield running
+    running.stop()
+
+
+def _stored_and_journaled(server, marker: str) -> tuple[bool, bool]:
     messages = [n["message"] for n in requests.get(
         f"{server.base}/_emulator/notifications", params={"recipient": 2, "limit": 200},
         timeout=10).json()["items"]]
-    assert f"after-{framing}" in messages and marker not in messages
     journal = requests.get(f"{server.base}/_emulator/journal", params={"limit": 200},
                            timeout=10).json()["items"]
-    assert not [e for e in journal if marker in json.dumps(e["params"])]
+    return marker in messages, any(marker in json.dumps(e["params"]) for e in journal)
+
+
+FORM_HEAD = (f"POST {ADD} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Content-Type: application/x-www-form-urlencoded\r\n")
+
+
+def test_a_body_cut_short_by_its_client_is_never_run(one_worker):
+    """The client sends part of the body its Content-Length announced and closes: nothing is
+    stored or journaled. (A chunked body cut short runs with what arrived: README, Limits.)"""
+    part = b"USER_ID=2&MESSAGE=cut-short"
+    sock = connect(one_worker)
+    sock.sendall((FORM_HEAD + "Content-Length: 1000\r\n\r\n").encode() + part)
+    sock.close()
+    # The same worker answers the next call after it has dealt with the cut one.
+    reply = requests.post(f"{one_worker.base}{ADD}", timeout=30,
+                          data={"USER_ID": 2, "MESSAGE": "after-cut"})
+    assert reply.status_code == 200
+    assert _stored_and_journaled(one_worker, "after-cut") == (True, True)
+    assert _stored_and_journaled(one_worker, "cut-short") == (False, False)
+
+
+def test_a_body_that_stops_arriving_gets_a_408_and_is_not_run(one_worker):
+    """Head sent, then part of the body, then nothing: after 6 × B24EMU_HEADER_TIMEOUT the call
+    is refused with a Bitrix-shaped 408 and nothing runs."""
+    sock = connect(one_worker)
+    try:
+        sock.sendall((FORM_HEAD + "Content-Length: 1000\r\n\r\n").encode()
+                     + b"USER_ID=2&MESSAGE=stalled-body")
+        answer = read_until(sock, b"}")
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert body["error"] == "REQUEST_TIMEOUT" and "6 seconds" in body["error_description"]
+    assert _stored_and_journaled(one_worker, "stalled-body") == (False, False)
+
+
+def test_a_chunked_body_over_the_limit_is_refused_without_being_read_whole(one_worker):
+    """100 MB sent chunked against a 64 KB limit: the 413 comes after about the limit, and the
+    server stops reading (the client cannot send it all)."""
+    sock = connect(one_worker)
+    chunk = b"%x\r\n" % 65536 + b"a" * 65536 + b"\r\n"
+    sent = 0
+    try:
+        sock.sendall((FORM_HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode())
+        while sent < 100 * 1024 * 1024:
+            sock.sendall(chunk)
+            sent += 65536
+    except OSError:
+        pass  # the server answered and closed: it read no more
+    try:
+        answer = read_until(sock, b"}")
+    except OSError:
+        answer = b""
+    finally:
+        sock.close()
+    assert sent < 100 * 1024 * 1024
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 413")

@@ -209,6 +209,12 @@ def uri_too_long(limit: int) -> BitrixError:
     return BitrixError("REQUEST_URI_TOO_LONG", f"Request URL is longer than {limit} bytes", 414)
 
 
+def body_timeout(seconds: float) -> BitrixError:
+    """A request body that did not arrive whole in time: 408 (the call is not run)."""
+    return BitrixError("REQUEST_TIMEOUT",
+                       f"The request body did not arrive within {seconds:g} seconds", 408)
+
+
 def headers_too_large(description: str) -> BitrixError:
     """Too many or too large request headers: 431."""
     return BitrixError("REQUEST_HEADER_FIELDS_TOO_LARGE", description, 431)
