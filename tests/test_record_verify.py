@@ -8,14 +8,19 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import requests
 from b24emu.cli import main
+from b24emu.record import proxy as proxy_module
 from b24emu.record.proxy import RecordingProxy
 from b24emu.record.recording import load
 from b24emu.testing.server import RunningEmulator
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
 
 from tests.test_server import free_port
 
@@ -174,12 +179,16 @@ def test_secrets_in_parameters_and_answers_are_masked(portal, tmp_path):
         assert secret not in text
     call = load(out)["calls"][0]
     assert call["params"] == {"password": "***", "X": "1"}
-    assert call["response"]["result"]["application_token"] == "***"
+    assert call["response"]["result"]["application_token"] == "s3c***"
 
 
 def test_bad_input_is_refused_plainly(tmp_path, capsys):
     assert main(["record", "--upstream", "ftp://x/", "--out", str(tmp_path / "r.json")]) == 2
     assert "--upstream must be" in capsys.readouterr().err
+    assert main(["record", "--upstream", "ftp://x.example/rest/1/hooksecret42/", "--out",
+                 str(tmp_path / "r.json")]) == 2
+    error = capsys.readouterr().err
+    assert "--upstream must be" in error and "hooksecret42" not in error
     assert main(["record", "--upstream", "https://x.example/rest/", "--out",
                  str(tmp_path / "r.json")]) == 2
     assert "--upstream-token" in capsys.readouterr().err
@@ -299,3 +308,156 @@ def test_no_web_page_can_drive_the_proxy(portal, tmp_path):
     assert tool.status_code == 200
     assert [note["message"] for note in portal.notifications()] == ["from the integration"]
     assert [call["method"] for call in load(out)["calls"]] == ["im.notify.personal.add"]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture
+def upstream():
+    """A bare portal that writes down what reached it and answers `{"result": true}` (or
+    `answer`, when set)."""
+    received: list[dict] = []
+    state = {"answer": b'{"result": true}'}
+
+    def app(environ, start_response):
+        request = Request(environ)
+        received.append({"path": request.path, "query": request.query_string,
+                         "body": request.get_data(), "type": request.content_type or ""})
+        return Response(state["answer"], content_type="application/json")(environ,
+                                                                          start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.received, server.state = received, state
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_secrets_reach_the_portal_unchanged_and_the_file_masked(upstream, tmp_path):
+    out = tmp_path / "raw.json"
+    proxy = record(f"{upstream.url}/rest/1/hookcode99/", out)
+    try:
+        requests.post(f"{proxy.url}/rest/user.add.json",
+                      json={"fields": {"PASSWORD": "hunter2", "NAME": "x"},
+                            "member_id": "member123456"})
+        requests.post(f"{proxy.url}/rest/event.bind?password=hunter2&id=1",
+                      data={"application_token": "apptoken-hunter2", "auth": "clienttoken1",
+                            "client_secret": "sec-hunter2", "refresh_token": "ref-hunter2"})
+    finally:
+        proxy.stop()
+    first, second = upstream.received
+    assert json.loads(first["body"]) == {"fields": {"PASSWORD": "hunter2", "NAME": "x"},
+                                         "member_id": "member123456"}
+    assert first["path"] == "/rest/1/hookcode99/user.add.json"
+    assert second["query"] == b"password=hunter2&id=1"
+    assert second["body"] == (b"application_token=apptoken-hunter2&auth=clienttoken1&"
+                              b"client_secret=sec-hunter2&refresh_token=ref-hunter2")
+    text = out.read_text()
+    for secret in ("hunter2", "clienttoken1", "hookcode99"):
+        assert secret not in text
+    calls = load(out)["calls"]
+    assert calls[0]["params"]["fields"]["PASSWORD"] == "***"
+    assert calls[1]["params"]["password"] == "***" and "auth" not in calls[1]["params"]
+
+
+def test_oauth_forwards_everything_but_the_clients_own_token(upstream, tmp_path):
+    out = tmp_path / "oauth-raw.json"
+    proxy = record(f"{upstream.url}/rest/", out, token="proxytoken77")
+    try:
+        requests.post(f"{proxy.url}/rest/user.add.json?auth=clientquery1",
+                      json={"auth": "clientjson1", "fields": {"PASSWORD": "hunter2"}})
+        requests.post(f"{proxy.url}/rest/im.notify.personal.add",
+                      files={"auth": (None, "clientmultipart1"), "password": (None, "hunter2"),
+                             "USER_ID": (None, "2")})
+    finally:
+        proxy.stop()
+    json_call, multipart = upstream.received
+    assert json_call["query"] == b"auth=proxytoken77"
+    assert json.loads(json_call["body"]) == {"fields": {"PASSWORD": "hunter2"}}
+    assert multipart["query"] == b"auth=proxytoken77"
+    assert b"clientmultipart1" not in multipart["body"] and b"hunter2" in multipart["body"]
+    assert b'name="USER_ID"' in multipart["body"]
+    text = out.read_text()
+    for secret in ("hunter2", "proxytoken77", "clientquery1", "clientjson1", "clientmultipart1"):
+        assert secret not in text
+    assert load(out)["calls"][1]["params"] == {"password": "***", "USER_ID": "2"}
+
+
+def test_webhook_password_batch_auth_and_multipart_auth_never_reach_the_file(upstream,
+                                                                             tmp_path):
+    out = tmp_path / "leaks.json"
+    proxy = record(f"{upstream.url}/rest/1/hookcode99/", out)
+    try:
+        requests.get(f"{proxy.url}/rest/user.current?aplogin=1&ap=webhookpassword77")
+        requests.post(f"{proxy.url}/rest/batch.json",
+                      json={"cmd": {"a": "user.get?auth=batchsecrettoken1&ID=1"}})
+        requests.get(f"{proxy.url}/rest/batch",
+                     params={"cmd[a]": "user.get?AUTH=batchquerysecret2"})
+        requests.post(f"{proxy.url}/rest/im.notify.personal.add",
+                      files={"auth": (None, "multipartsecret3"),
+                             "PASSWORD": (None, "multipartsecret4"), "USER_ID": (None, "2")})
+    finally:
+        proxy.stop()
+    assert b"ap=webhookpassword77" in upstream.received[0]["query"]  # forwarded as sent
+    text = out.read_text()
+    for secret in ("webhookpassword77", "batchsecrettoken1", "batchquerysecret2",
+                   "multipartsecret3", "multipartsecret4"):
+        assert secret not in text
+    calls = load(out)["calls"]
+    assert calls[0]["params"] == {"aplogin": "1", "ap": "web***"}
+    assert calls[1]["params"]["cmd"]["a"] == "user.get?auth=bat***&ID=1"
+    assert calls[3]["params"] == {"PASSWORD": "mul***", "USER_ID": "2"}
+
+
+def test_only_clients_on_this_machine_are_forwarded(upstream, tmp_path):
+    """With --host 0.0.0.0 a neighbour sending `Host: localhost` must not use the credentials."""
+    proxy = RecordingProxy(f"{upstream.url}/rest/1/hookcode99/", tmp_path / "lan.json")
+    try:
+        neighbour = Client(proxy).get("/rest/user.current",
+                                      environ_base={"REMOTE_ADDR": "192.168.1.20"})
+        local = Client(proxy).get("/rest/user.current",
+                                  environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    finally:
+        proxy.close()
+    assert (neighbour.status_code, neighbour.json["error"]) == (403, "FORBIDDEN_CLIENT")
+    assert local.status_code == 200
+    assert len(upstream.received) == 1
+
+
+def test_each_call_is_appended_and_the_file_and_answers_are_capped(upstream, tmp_path,
+                                                                  monkeypatch):
+    out = tmp_path / "capped.json"
+    proxy = record(f"{upstream.url}/rest/1/hookcode99/", out)
+    try:
+        requests.get(f"{proxy.url}/rest/user.current")
+        before = out.read_bytes()
+        assert [call["method"] for call in load(out)["calls"]] == ["user.current"]
+        requests.get(f"{proxy.url}/rest/profile")
+        assert out.read_bytes().startswith(before)  # appended, nothing rewritten
+        monkeypatch.setattr(proxy._writer, "max_bytes", len(out.read_bytes()) + 10)
+        full = requests.get(f"{proxy.url}/rest/server.time")
+        monkeypatch.setattr(proxy_module, "MAX_ANSWER_BYTES", 100)
+        upstream.state["answer"] = json.dumps({"result": "x" * 200}).encode()
+        huge = requests.get(f"{proxy.url}/rest/app.info")
+    finally:
+        proxy.stop()
+    assert full.status_code == 200 and full.json() == {"result": True}  # forwarded, not written
+    assert (huge.status_code, huge.json()["error"]) == (502, "UPSTREAM_ANSWER_TOO_LARGE")
+    assert [call["method"] for call in load(out)["calls"]] == ["user.current", "profile"]
+    assert len(proxy.recording["calls"]) == 2
+    assert len(out.read_text().splitlines()) == 3  # the header and one line per call
+
+
+def test_a_version_1_recording_still_loads(tmp_path):
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps({"format": "b24emu-recording", "version": 1, "auth": "webhook",
+                               "upstream": "https://x/rest/1/***/",
+                               "calls": [{"method": "profile", "request": {},
+                                          "status": 200}]}, indent=1))
+    assert [call["method"] for call in load(old)["calls"]] == ["profile"]

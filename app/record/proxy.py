@@ -1,11 +1,12 @@
 """`b24emu record`: a proxy between a client and a real portal that writes down every call.
 
 The client calls the proxy as it would call the portal (`http://127.0.0.1:8080/rest/<method>`,
-or with any `/rest/<user>/<code>/` in front); the proxy forwards the call unchanged to the
-upstream webhook URL (or, for OAuth, the upstream's `/rest/` with `--upstream-token` as `auth`),
-returns the upstream's answer unchanged (status, content type, body) and appends the pair to
-the recording, credentials removed and secrets masked (`b24emu.record.recording`). The file is
-rewritten atomically after every call, so it is always a complete recording.
+or with any `/rest/<user>/<code>/` in front); the proxy forwards the query and body as the client
+sent them to the upstream webhook URL (for OAuth, to the upstream's `/rest/` with
+`--upstream-token` as `auth`, the client's own `auth`/`access_token` left out), returns the
+upstream's answer unchanged (status, content type, body) and appends the pair to the recording,
+credentials removed and masked (`b24emu.record.recording`): one line per call, so the file is a
+complete recording after every call and a save costs one line, not the whole file.
 """
 
 from __future__ import annotations
@@ -13,21 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from b24emu.record import recording as rec
-from b24emu.rest.params import decode_request
 from b24emu.rest.routes import parse_rest_path
+from b24emu.urls import masked as masked_url
 from werkzeug.exceptions import RequestEntityTooLarge
 
 log = logging.getLogger("b24emu.record")
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a larger upstream answer is 502, not forwarded
 MAX_CALLS = 5000  # calls kept in one recording; later calls are forwarded, not written
+MAX_RECORDING_BYTES = 256 * 1024 * 1024  # the file stops growing here; calls still forwarded
+MAX_FORM_PARTS = 1000
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "Accept-Language")
 DROPPED_RESPONSE_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding",
                                       "content-encoding", "content-length", "set-cookie",
                                       "server", "date", "proxy-authenticate", "upgrade"})
+_QUERY_SAFE = "!#$%&'()*+,/:;=?@[]~"  # a query's bytes as sent; raw non-ASCII bytes %-encoded
 
 
 def _browser_refusal(request) -> tuple[str, str] | None:
@@ -36,10 +41,15 @@ def _browser_refusal(request) -> tuple[str, str] | None:
     The proxy holds the real portal's credentials, so a web page open in the user's browser must
     not be able to drive it: a request a browser marks as coming from a page (`Origin`, or a
     cross-site `Sec-Fetch-Site`) is refused, and so is a `Host` other than localhost or a
-    loopback address (a DNS-rebinding page reaches the proxy under its own name).
+    loopback address (a DNS-rebinding page reaches the proxy under its own name). A client not
+    on a loopback address is refused too (`--host 0.0.0.0` must not lend the credentials to the
+    network).
     """
-    from b24emu.control.access import host_name
+    from b24emu.control.access import host_name, is_loopback
 
+    if not is_loopback(request.remote_addr):
+        return ("FORBIDDEN_CLIENT", "The recording proxy answers clients on this machine only "
+                                    "(a loopback address)")
     if host_name(request.host) != "localhost":
         return ("FORBIDDEN_HOST", "The recording proxy answers localhost and loopback "
                                   f"addresses only, not Host {request.host!r}")
@@ -59,7 +69,7 @@ def parse_upstream(url: str, token: str | None) -> tuple[str, str, str]:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UpstreamError(f"--upstream must be a portal's REST URL like "
-                            f"https://example.bitrix24.com/rest/1/<code>/, got {url!r}")
+                            f"https://example.bitrix24.com/rest/1/<code>/, got {masked_url(url)!r}")
     segments = [segment for segment in parts.path.split("/") if segment]
     if not segments or segments[0] != "rest" or len(segments) not in (1, 3):
         raise UpstreamError("--upstream must end in /rest/<user>/<code>/ (a webhook) or /rest/ "
@@ -75,21 +85,27 @@ def parse_upstream(url: str, token: str | None) -> tuple[str, str, str]:
 
 
 class RecordingProxy:
-    """A WSGI app forwarding `/rest/` calls to one upstream and recording them."""
+    """A WSGI app forwarding `/rest/` calls to one upstream and recording them.
+
+    `recording` is the file's header plus `calls`: the method and status of each call written
+    (the calls themselves are in the file only)."""
 
     def __init__(self, upstream: str, out, *, token: str | None = None, timeout: float = 60.0,
                  verify: bool | str = True):
         self.base, self.auth, masked = parse_upstream(upstream, token)
         self.token = token if self.auth == "oauth" else None
+        code = urlsplit(self.base).path.split("/")[3:4] if self.auth == "webhook" else []
+        self.secrets = tuple(secret for secret in (token, *code) if secret)
         self.out = out
         self.timeout = timeout
         self.verify = verify
-        self.recording = rec.new_recording(masked, self.auth)
+        head = rec.header(masked, self.auth)
+        self.recording = {**head, "calls": []}
         self._lock = threading.Lock()
         self._local = threading.local()
         self._server = self._thread = None
         self.url = ""
-        rec.save(self.recording, out)
+        self._writer = rec.RecordingWriter(out, head, MAX_RECORDING_BYTES)
 
     # --- WSGI ---------------------------------------------------------------------------------
 
@@ -121,31 +137,37 @@ class RecordingProxy:
         if len(body) > MAX_BODY_BYTES:
             raise RequestEntityTooLarge()
         content_type = request.headers.get("Content-Type", "")
-        query = rec.strip_query(request.query_string.decode("latin-1"))
-        text = body.decode("utf-8", "replace")
-        clean_body = rec.strip_body(text, content_type)
-        send_body = body if clean_body == text else clean_body.encode("utf-8")
-        send_query = query
-        if self.token:
-            send_query = "&".join(part for part in (query, urlencode({"auth": self.token}))
-                                  if part)
+        query = request.query_string
+        send_query, send_body = query, body
+        if self.token:  # the client's own token is replaced by the upstream's
+            send_query, send_body = rec.without_client_credentials(
+                query, body, content_type, request.method)
+            send_query = b"&".join(part for part in (
+                send_query, b"auth=" + quote(self.token, safe="").encode()) if part)
         headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS
                    if name in request.headers}
-        url = self.base + segment + (f"?{send_query}" if send_query else "")
+        sent = quote(send_query, safe=_QUERY_SAFE)
+        url = self.base + segment + (f"?{sent}" if sent else "")
         try:
             upstream = self._session().request(
                 request.method, url, data=send_body if request.method != "GET" else None,
                 headers=headers, timeout=self.timeout, verify=self.verify,
-                allow_redirects=False)
+                allow_redirects=False, stream=True)
+            answer = _read_capped(upstream, MAX_ANSWER_BYTES)
         except requests.RequestException as error:
             log.warning("upstream unreachable for %s: %s", path.method, type(error).__name__)
             return _error(response_class, 502, "UPSTREAM_UNREACHABLE",
                           f"The upstream portal did not answer ({type(error).__name__})")
-        self._record(path, segment, request.method, query, content_type, clean_body, body,
-                     upstream)
+        if answer is None:
+            log.warning("upstream answer to %s over %d bytes: not forwarded", path.method,
+                        MAX_ANSWER_BYTES)
+            return _error(response_class, 502, "UPSTREAM_ANSWER_TOO_LARGE",
+                          f"The upstream portal's answer is larger than {MAX_ANSWER_BYTES} "
+                          "bytes, more than the recording proxy forwards")
+        self._record(path, segment, request, query, content_type, body, upstream, answer)
         out_headers = [(name, value) for name, value in upstream.headers.items()
                        if name.lower() not in DROPPED_RESPONSE_HEADERS]
-        return response_class(upstream.content, upstream.status_code, out_headers)
+        return response_class(answer, upstream.status_code, out_headers)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -153,32 +175,27 @@ class RecordingProxy:
             session = self._local.session = requests.Session()
         return session
 
-    def _record(self, path, segment, http_method, query, content_type, clean_body, body,
-                upstream) -> None:
-        try:
-            params = decode_request(http_method=http_method, query_string=query.encode(),
-                                    content_type=content_type, body=clean_body.encode("utf-8"))
-        except Exception:  # noqa: BLE001 (a body PHP would not decode is still recorded)
-            params = {}
-        entry = {"method": path.method, "path_method": segment,
-                 "request": {"http_method": http_method, "query": query,
-                             "content_type": content_type, "body": clean_body},
-                 "params": rec.mask_secrets({key: value for key, value in params.items()
-                                             if key not in rec.CREDENTIAL_PARAMS}),
-                 "status": upstream.status_code,
-                 "content_type": upstream.headers.get("Content-Type", "")}
-        try:
-            entry["response"] = rec.mask_secrets(json.loads(upstream.content))
-        except ValueError:
-            entry["response"] = None
-            entry["response_text"] = upstream.content.decode("utf-8", "replace")[:100000]
+    def _record(self, path, segment, request, query, content_type, body, upstream,
+                answer) -> None:
+        form_pairs = None
+        if rec.body_kind(content_type, request.method) == "multipart":
+            request.max_form_parts = MAX_FORM_PARTS
+            try:
+                form_pairs = list(request.form.items(multi=True))
+            except Exception:  # noqa: BLE001 (an unreadable form is recorded as its bytes)
+                form_pairs = []
+        entry = rec.entry(method=path.method, segment=segment, http_method=request.method,
+                          query=query, content_type=content_type, body=body,
+                          form_pairs=form_pairs, status=upstream.status_code,
+                          answer_type=upstream.headers.get("Content-Type", ""), answer=answer,
+                          known_secrets=self.secrets)
         with self._lock:
-            if len(self.recording["calls"]) >= MAX_CALLS:
-                log.warning("recording full (%d calls): %s forwarded, not recorded", MAX_CALLS,
-                            path.method)
+            calls = self.recording["calls"]
+            if len(calls) >= MAX_CALLS or not self._writer.append(entry):
+                log.warning("recording full (%d calls, %d bytes): %s forwarded, not recorded",
+                            len(calls), self._writer.size, path.method)
                 return
-            self.recording["calls"].append(entry)
-            rec.save(self.recording, self.out)
+            calls.append({"method": path.method, "status": upstream.status_code})
 
     # --- serving ------------------------------------------------------------------------------
 
@@ -202,6 +219,12 @@ class RecordingProxy:
             self._server.server_close()
             self._thread.join(timeout=10)
             self._server = None
+        self.close()
+
+    def close(self) -> None:
+        """Close the recording file (every call in it is complete already)."""
+        with self._lock:
+            self._writer.close()
 
     def serve_forever(self, host: str, port: int) -> None:
         """Serve in the foreground until Ctrl-C (the recording is complete after every call)."""
@@ -209,7 +232,25 @@ class RecordingProxy:
 
         server = make_server(host, port, self, threaded=True, request_handler=_quiet_handler())
         server.daemon_threads = True
-        server.serve_forever(poll_interval=0.2)  # werkzeug ends it quietly on Ctrl-C
+        try:
+            server.serve_forever(poll_interval=0.2)  # werkzeug ends it quietly on Ctrl-C
+        finally:
+            server.server_close()
+            self.close()
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes | None:
+    """The whole (decoded) answer, or None when it is over `limit` bytes."""
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
 
 
 def _quiet_handler():
