@@ -40,10 +40,16 @@ def test_an_add_its_journal_row_and_its_rate_count_are_one_transaction(client, e
     assert len(emulator.notifications.for_recipient("default", 2)) == 1  # TAG replaced
 
 
+@pytest.mark.parametrize(("url", "body"), [
+    (ADD, BODY),  # writes a notification
+    (ADD, {"USER_ID": 2}),  # MESSAGE_EMPTY before any write
+    ("/rest/1/devtoken/server.time.json", {}),  # writes nothing
+])
 def test_a_bucket_filled_by_another_worker_meanwhile_undoes_the_call(client, emulator,
-                                                                    monkeypatch):
+                                                                    monkeypatch, url, body):
     """`fits` said yes, then (as if another worker's calls came in between) the bucket is full
-    when the call is counted: the add is rolled back and the call refused like any other."""
+    when the call is counted: whatever it wrote is rolled back and the call is refused like any
+    other, with one journal row."""
     from b24emu.store.limits import RateLimiter
 
     limiter = emulator.rate_limiter
@@ -52,7 +58,7 @@ def test_a_bucket_filled_by_another_worker_meanwhile_undoes_the_call(client, emu
         db.execute("INSERT INTO rate_buckets (portal, client_ip, level, updated_at)"
                    " VALUES ('default', '127.0.0.1', ?, ?)", [limiter.limit.capacity, now])
     monkeypatch.setattr(RateLimiter, "fits", lambda self, portal, ip, at: True)
-    response = client.post(ADD, json=BODY)
+    response = client.post(url, json=body)
     assert response.status_code == 503
     assert response.get_json()["error"] == "QUERY_LIMIT_EXCEEDED"
     assert emulator.notifications.for_recipient("default", 2) == []

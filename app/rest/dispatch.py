@@ -57,6 +57,20 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
     # RateLimiter.fits): one write transaction per call instead of two.
     counted_late = limiter is not None and method is not None and _joins_unit(method)
     database = emulator.database
+
+    def record(status: int, code: str) -> None:
+        # A call counted late journals inside its unit's transaction too, so a late refusal
+        # (database.abandon) takes its row back with everything else.
+        if counted_late:
+            with database.joined():
+                journal.record(emulator, caller, status, code)
+        else:
+            journal.record(emulator, caller, status, code)
+
+    def counted() -> bool:
+        with database.joined():
+            return limiter.admit(request.portal, request.client_ip, started)
+
     with database.unit():
         try:
             if counted_late:
@@ -77,23 +91,24 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
         except BitrixError as error:
             failed = error
             seconds = emulator.clock.now() - started
-            journal.record(emulator, caller, error.status, error.code)
+            record(error.status, error.code)
         except Exception:
-            journal.record(emulator, caller, 500, "INTERNAL_SERVER_ERROR")
+            record(500, "INTERNAL_SERVER_ERROR")
             if counted_late:
-                limiter.admit(request.portal, request.client_ip, started)
+                counted()
             raise
         else:
             failed = None
             finished = emulator.clock.now()
-            journal.record(emulator, caller, 200, "")
-        if counted_late and not limiter.admit(request.portal, request.client_ip, started):
+            record(200, "")
+        if counted_late and not counted():
             # Another worker filled the bucket since `fits`: undone and refused, as if the
             # bucket had been full when the call came in.
             database.abandon()
+            counted_late = False
             failed = errors.query_limit_exceeded()
             seconds = emulator.clock.now() - started
-            journal.record(emulator, caller, failed.status, failed.code)
+            record(failed.status, failed.code)
     # Logged and rendered after the unit has committed: no write lock is held meanwhile.
     if failed is not None:
         _log_call(request.method, failed.status, failed.code, seconds)
