@@ -184,6 +184,26 @@ def test_operations_can_be_narrowed():
         list_page(USERS, filter={"!NAME": "x"}, operations=("", "=", ">", "<", "@", "%"))
 
 
+@pytest.mark.parametrize(("filter_", "description"), [
+    ({"0": {"NAME": "Anna"}}, "Filter operation not allowed: 0"),  # no sub-filters there
+    ([{"NAME": "Anna"}], "Filter operation not allowed: 0"),
+    ({"LOGIC": "OR"}, "Filter field not allowed: LOGIC"),
+    ({"=": 1}, "Filter field not allowed: "),
+])
+def test_without_groups_integer_keys_and_logic_are_refused(filter_, description):
+    """IRestService::sanitizeFilter knows no sub-filters: every key is prefix + field."""
+    with pytest.raises(BitrixError) as caught:
+        list_page(USERS, filter=filter_, fields=["ID", "NAME"], groups=False,
+                  operations=("", "=", ">", "<", ">=", "<=", "@", "%"))
+    assert (caught.value.code, caught.value.description) == ("ERROR_ARGUMENT", description)
+
+
+def test_an_empty_order_string_is_not_an_array():
+    with pytest.raises(BitrixError, match="The order is not an array."):
+        list_page(USERS, order="", errors=listing.REST_ERRORS)
+    assert ids(list_page(USERS, order="", errors=listing.LENIENT)) == ["1", "2", "3", "10"]
+
+
 # --- order --------------------------------------------------------------------------------
 
 
@@ -249,13 +269,38 @@ def test_start_past_the_end_is_an_empty_page():
     assert (page.items, page.total, page.next_start) == ([], 120, None)
 
 
-def test_start_minus_one_turns_the_count_off():
-    page = list_page(many(120), start=-1)
-    assert (len(page.items), page.total, page.next_start) == (50, None, None)
+@pytest.mark.parametrize("paging", [listing.PAGES, listing.OFFSET])
+def test_start_minus_one_turns_the_count_off(paging):
+    """setNavData with a count of 0: `total` is 0 (huge-data.md: `[total] => 0`), no `next`."""
+    page = list_page(many(120), start=-1, paging=paging)
+    assert (len(page.items), page.total, page.next_start) == (50, 0, None)
     body = success_body(page, {"start": 0})
-    assert "total" not in body
+    assert body["total"] == 0
     assert "next" not in body
-    assert list(body) == ["result", "time"]
+    assert list(body) == ["result", "total", "time"]
+
+
+@pytest.mark.parametrize(("start", "first", "count", "next_start"), [
+    (None, "1", 50, 50),
+    (1, "2", 50, 51),  # getNavData($start, true): offset = intval(start)
+    (49, "50", 50, 99),
+    (50, "51", 50, 100),
+    (100, "101", 20, None),
+    (119, "120", 1, None),
+])
+def test_offset_paging_reads_start_as_an_offset(start, first, count, next_start):
+    page = list_page(many(120), start=start, paging=listing.OFFSET)
+    assert (page.items[0]["ID"], len(page.items), page.next_start, page.total) == (
+        first, count, next_start, 120)
+
+
+def test_offset_paging_walks_every_item_once_by_next():
+    items, seen, start = many(173), [], 7
+    while start is not None:
+        page = list_page(items, start=start, paging=listing.OFFSET)
+        seen += ids(page)
+        start = page.next_start
+    assert seen == [str(number) for number in range(8, 174)]
 
 
 def test_envelope_lifts_next_and_total():
@@ -288,7 +333,7 @@ def test_walk_by_id_like_the_sdks_list_helpers():
     items, seen, last = many(150), [], 0
     while True:
         page = list_page(items, order={"ID": "ASC"}, filter={">ID": last}, start=-1)
-        assert page.total is None
+        assert page.total == 0
         assert page.next_start is None
         seen += ids(page)
         if len(page.items) < 50:

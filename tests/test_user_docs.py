@@ -53,12 +53,19 @@ def test_user_get_answer_is_the_docs_answer(docs):
     assert [list(user) for user in body["result"]] == [list(VADIM), list(JOHN)]
 
 
-def test_user_get_first_example_start_10_is_the_first_page(docs):
-    """`start` 10 is page intdiv(10, 50) + 1 = 1: nobody is skipped."""
+def test_user_get_first_example_start_10_skips_ten_users(docs):
+    """user.get reads `start` as the ORM's offset (getNavData($start, true)): the docs' first
+    example (`start` 10) skips ten users, so on this two-user portal it finds nobody; the same
+    request from 0 answers the docs' two users."""
     body = docs("user.get", '{"UF_DEPARTMENT": 1, "SORT": "ID", "ORDER": "asc", '
                             '"start": 10}').get_json()
+    assert body["result"] == []
+    body = docs("user.get", '{"UF_DEPARTMENT": 1, "SORT": "ID", "ORDER": "asc", '
+                            '"start": 0}').get_json()
     assert body["result"] == [VADIM, JOHN]
     assert body["total"] == 2 and "next" not in body
+    skipped = docs("user.get", '{"start": 1}').get_json()
+    assert skipped["result"] == [JOHN] and skipped["total"] == 2
 
 
 @pytest.mark.parametrize(("body", "expected"), [
@@ -77,6 +84,8 @@ def test_user_get_filter_examples(docs, body, expected):
 def test_user_search_example(docs):
     body = docs("user.search", '{"UF_DEPARTMENT": 1, "SORT": "ID", "ORDER": "asc", '
                                '"start": 10}').get_json()
+    assert body["result"] == []  # ten users skipped, as user.get
+    body = docs("user.search", '{"UF_DEPARTMENT": 1, "SORT": "ID", "ORDER": "asc"}').get_json()
     assert body["result"] == [VADIM, JOHN] and body["total"] == 2
 
 
@@ -136,7 +145,8 @@ def test_department_get_filters_sorts_and_pages(docs):
     # b24pysdk's as_list_fast: `>ID` at the top level, SORT/ORDER, start=-1
     fast = docs("department.get", {">ID": 3, "SORT": "ID", "ORDER": "ASC", "start": -1})
     assert ids(fast.get_json()) == [4, 15, 17]
-    assert list(fast.get_json()) == ["result", "time"]
+    assert list(fast.get_json()) == ["result", "total", "time"]  # no count: total 0, no next
+    assert fast.get_json()["total"] == 0
 
 
 def test_department_get_needs_the_department_scope(docs):

@@ -71,15 +71,28 @@ def test_user_get_lists_everyone_with_total_and_no_next(rest):
     ({"FILTER": {"UF_DEPARTMENT": 7}}, []),
     ({"FILTER": {"NAME_SEARCH": "gone"}}, [3]),
     ({"FILTER": {"NO_SUCH_FIELD": "x"}}, [1, 2, 3]),  # unknown fields are ignored
-    ({"FILTER": {"NAME": "", "@ID": [], "ACTIVE": False}}, [1, 2, 3]),  # so are empty values
+    # prepareUserValue: ACTIVE is `($v && $v !== 'N') ? 'Y' : 'N'`, so every falsy value is "N"
+    ({"FILTER": {"ACTIVE": False}}, [3]),
+    ({"FILTER": {"ACTIVE": ""}}, [3]),
+    ({"FILTER": {"ACTIVE": "0"}}, [3]),
+    ({"FILTER": {"ACTIVE": "true"}}, [1, 2]),
+    # an empty value is a condition too: it matches an empty field
+    ({"FILTER": {"NAME": ""}}, []),
+    ({"FILTER": {"!NAME": ""}}, [1, 2, 3]),
+    ({"FILTER": {"@ID": []}}, []),
+    ({"FILTER": {"ID": "2abc"}}, [2]),  # ID: (int)
     ({"NAME": "Carol"}, [3]),  # legacy: filter fields at the top level
     ({"UF_DEPARTMENT": 1, "SORT": "ID", "ORDER": "desc"}, [3, 2, 1]),
     ({"sort": "NAME", "order": "ASC"}, [1, 2, 3]),
     ({"sort": "LAST_NAME", "order": "DESC"}, [3, 2, 1]),
-    ({"sort": "nonsense"}, [1, 2, 3]),
-    ({"order": {"ID": "DESC"}}, [3, 2, 1]),  # an object, as list helpers send it
-    ({"sort": {"NAME": "DESC"}}, [3, 2, 1]),
-    ({"order": {"ID": "ASC"}, "filter": {">ID": 1}}, [2, 3]),
+    ({"sort": "nonsense", "order": "ASC"}, [1, 2, 3]),  # a field it cannot sort on: ID
+    # prepareUserGetOrder: only `sort` and `order` both non-empty sort; else ID ascending
+    ({"order": "DESC"}, [1, 2, 3]),
+    ({"sort": "ID"}, [1, 2, 3]),
+    ({"sort": "", "order": "DESC"}, [1, 2, 3]),
+    ({"order": {"ID": "DESC"}}, [1, 2, 3]),
+    ({"sort": {"NAME": "DESC"}}, [1, 2, 3]),
+    ({"order": {"ID": "ASC"}, "filter": {">ID": 1}}, [2, 3]),  # the JS SDK's callList
 ])
 def test_user_get_filter_and_sort(rest, params, expected):
     body = rest.webhook("user.get", params).get_json()
@@ -303,27 +316,51 @@ def test_select_skips_fields_the_scope_does_not_read(full_portal):
 # --- paging as a portal pages -------------------------------------------------------------
 
 
-def test_start_1_is_the_first_page_and_minus_1_drops_the_count(big_portal):
+def test_start_is_an_offset_and_minus_1_counts_nothing(big_portal):
+    """Api\\User::userGet reads `start` through getNavData($start, true): offset
+    intval(start), next offset + users sent; start=-1: total 0 (no count), no next."""
     def page(**params):
         return big_portal.post("/rest/1/bigtoken/user.get.json", json=params).get_json()
 
     one = page(start=1)
-    assert ids(one["result"]) == list(range(1, 51))
-    assert (one["next"], one["total"]) == (50, 120)
-    assert ids(page(start=60)["result"]) == list(range(51, 101))
+    assert ids(one["result"]) == list(range(2, 52))
+    assert (one["next"], one["total"]) == (51, 120)
+    assert ids(page(start=60)["result"]) == list(range(61, 111))
+    tail = page(start=one["next"] + 50)  # walking by `next` from an odd start
+    assert ids(tail["result"]) == list(range(102, 121)) and "next" not in tail
     no_count = page(start=-1, FILTER={">ID": 100}, SORT="ID", ORDER="ASC")
     assert ids(no_count["result"]) == list(range(101, 121))
-    assert list(no_count) == ["result", "time"]  # neither total nor next
+    assert list(no_count) == ["result", "total", "time"] and no_count["total"] == 0
 
 
-def test_start_minus_1_in_a_batch_has_no_result_total(big_portal):
+def test_start_minus_1_in_a_batch_has_result_total_0(big_portal):
     body = big_portal.post("/rest/1/bigtoken/batch.json", json={"cmd": {
         "counted": "user.get?start=0",
         "fast": "user.get?start=-1&FILTER[>ID]=110",
     }}).get_json()["result"]
     assert ids(body["result"]["fast"]) == list(range(111, 121))
-    assert body["result_total"] == {"counted": 120}
+    assert body["result_total"] == {"counted": 120, "fast": 0}
     assert body["result_next"] == {"counted": 50}
+
+
+def test_an_empty_department_filter_value_means_no_department(tmp_path, clock):
+    """The portal's own idiom `'!UF_DEPARTMENT' => false`: users who have a department."""
+    fixture = tmp_path / "departments.json"
+    fixture.write_text(json.dumps({"users": [
+        {"id": 1, "departments": [1]}, {"id": 2, "departments": []},
+        {"id": 3, "departments": [1, 2]}],
+        "webhooks": [{"id": 1, "user_id": 1, "code": "t", "scopes": ["user"]}]}))
+    client = create_app(Settings(db=str(tmp_path / "d.sqlite3"), fixtures=str(fixture)),
+                        clock=clock).test_client()
+
+    def listed(filter_):
+        body = client.post("/rest/1/t/user.get", json={"FILTER": filter_}).get_json()
+        return ids(body["result"])
+
+    assert listed({"!UF_DEPARTMENT": False}) == [1, 3]
+    assert listed({"UF_DEPARTMENT": False}) == [2]
+    assert listed({"UF_DEPARTMENT": ""}) == [2]
+    assert listed({"UF_DEPARTMENT": None}) == [2]
 
 
 # --- the default portal: realistic users, user.search, im.notify.get's users[] ----------------

@@ -95,7 +95,7 @@ def _record_success(state: dict, key, result, time: dict) -> None:
     """A successful command: its result, and total/next when it was a page (B 4.1)."""
     if isinstance(result, envelope.Page):
         state["result"][key] = result.items
-        if result.total is not None:  # start=-1: no count, no result_total entry
+        if result.total is not None:  # a list's total (0 under start=-1)
             state["total"][key] = php.intval(result.total)
         if result.next_start is not None:
             state["next"][key] = result.next_start

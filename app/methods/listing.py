@@ -12,7 +12,9 @@ and the REST module's IRestService:
   ``!@`` not in, ``%`` contains (``?`` too), ``!%`` does not contain, ``=%``/``%=`` LIKE with
   ``%``/``_`` wildcards, ``!=%``/``!%=`` NOT LIKE, ``><``/``!><`` between two values
   (inclusive). An array value means IN (NOT IN under ``!``). Integer keys hold sub-filters with
-  ``LOGIC`` ``AND``/``OR`` (crm.item.list's example), up to 32 levels deep. A field an item
+  ``LOGIC`` ``AND``/``OR`` (crm.item.list's example), up to 32 levels deep (``groups=False``:
+  no sub-filters, as IRestService::sanitizeFilter, whose integer keys and ``LOGIC`` are
+  ordinary keys and so refused). A field an item
   lacks matches as empty; a multiple field (a list) matches when any of its values does. Both
   sides numeric: numbers; an ISO date on the item: dates (ISO 8601 or the portal's
   ``dd.mm.yyyy``/``mm/dd/yyyy``; a value that is not a date retrieves nothing); else text,
@@ -23,11 +25,15 @@ and the REST module's IRestService:
 * **select**: field names (any case), ``*`` for every field, ``UF_*`` for every ``UF_`` field;
   `always_selected` fields are always kept; none or empty selects everything; names an item
   lacks are skipped without an error.
-* **start**: pages as CDBResult does: page ``intdiv(start, page_size) + 1``, so ``start=1`` is
-  the first page and ``start=60`` the second; ``next`` is the next page's offset while more
-  items follow; ``total`` is the count. ``start=-1`` (any negative) is the no-count mode the
-  docs recommend for large exports: the first page, no ``total`` and no ``next``. A page past
-  the end is empty (with ``total``).
+* **start**: pages as CDBResult does (``paging=PAGES``, IRestService::getNavData($start)):
+  page ``intdiv(start, page_size) + 1``, so ``start=1`` is the first page and ``start=60`` the
+  second; ``next`` is the next page's offset while more items follow; ``total`` is the count.
+  ``paging=OFFSET`` (getNavData($start, true), the ORM-based lists such as user.get) reads
+  ``start`` as a raw offset: ``start=1`` skips one item and ``next`` is ``start`` plus the
+  items sent. ``start=-1`` (any negative) is the no-count mode the docs recommend for large
+  exports: the first page, ``total`` 0 (setNavData with a count of 0; settings/performance/
+  huge-data.md prints ``[total] => 0``) and no ``next``. A page past the end is empty (with
+  ``total``).
 
 Bad input is answered per the method's documented errors (`ListErrors`; the default is the
 REST module's IRestService::sanitizeFilter/sanitizeOrder: ``ERROR_ARGUMENT``, HTTP 400).
@@ -45,6 +51,8 @@ from b24emu.rest.envelope import Page
 from b24emu.rest.errors import BitrixError
 
 PAGE_SIZE = 50
+# How `start` is read: CDBResult page numbers, or the ORM's raw offset.
+PAGES, OFFSET = "pages", "offset"
 # Every documented filter prefix (user.get, crm.item.list, entity.item.get, sonet_group.get).
 OPERATIONS = frozenset({"", "=", "!", "!=", ">", ">=", "<", "<=", "@", "!@", "%", "!%", "=%",
                         "%=", "!=%", "!%=", "><", "!><", "?"})
@@ -108,21 +116,27 @@ LENIENT = ListErrors()
 
 def list_page(items, *, filter=None, order=None, select=None, start=None,  # noqa: A002
               page_size: int = PAGE_SIZE, always_selected=("ID",), fields=None,
-              operations=OPERATIONS, errors: ListErrors = REST_ERRORS) -> Page:
+              operations=OPERATIONS, errors: ListErrors = REST_ERRORS, paging: str = PAGES,
+              groups: bool = True) -> Page:
     """One page of `items` after `filter`, `order` and `select`, paged by `start` (see above).
 
     `fields`: the method's known field names (any case); when given, a filter or order on
     another field is answered with `errors`. `operations`: the filter prefixes the method
-    accepts (default: every documented one).
+    accepts (default: every documented one). `paging`: PAGES or OFFSET. `groups`: whether
+    integer keys and LOGIC make sub-filters.
     """
     known = _upper_set(fields) if fields is not None else None
-    condition = _compile_filter(filter, known, frozenset(operations), errors)
+    condition = _compile_filter(filter, known, frozenset(operations), errors, groups=groups)
     sort_keys = _compile_order(order, known, errors)
     rows = [item for item in items if condition.test(item)]
     rows = _sort(rows, sort_keys)
     offset = php.intval(start) if start is not None else 0
     if offset < 0:
-        page, total, next_start = rows[:page_size], None, None
+        page, total, next_start = rows[:page_size], 0, None
+    elif paging == OFFSET:
+        page = rows[offset:offset + page_size]
+        total = len(rows)
+        next_start = offset + len(page) if offset + len(page) < total else None
     else:
         number = offset // page_size + 1
         page = rows[(number - 1) * page_size:number * page_size]
@@ -254,7 +268,7 @@ def _any(outcomes) -> bool | None:
 
 
 def _compile_filter(filter_, known, operations: frozenset, errors: ListErrors,  # noqa: C901
-                    depth: int = 0) -> _All:
+                    depth: int = 0, *, groups: bool = True) -> _All:
     if filter_ is None or filter_ == "":
         if filter_ == "" and errors.filter_not_array:
             raise _fail(errors.filter_not_array, errors)
@@ -268,24 +282,28 @@ def _compile_filter(filter_, known, operations: frozenset, errors: ListErrors,  
     any_of = False
     for key, value in entries:
         key = php.canonical_int_key(key)
-        if isinstance(key, int):
+        if isinstance(key, int) and groups:
             if isinstance(value, (dict, list)) and depth < MAX_GROUP_DEPTH:
                 parts.append(_compile_filter(value, known, operations, errors, depth + 1))
             continue
-        if not isinstance(key, str):
+        if not isinstance(key, (str, int)):
             continue
-        if key.upper() == "LOGIC":
+        key = str(key)
+        if groups and key.upper() == "LOGIC":
             any_of = php.to_str(value).strip().upper() == "OR"
             continue
         operation, field = _KEY.match(key).groups()
-        if not field:
+        if not field and known is None:
             continue
         if operation not in operations:
             if errors.bad_operation:
                 raise _fail(errors.bad_operation, errors, operation=operation, field=field)
             continue
-        if known is not None and field.upper() not in known and errors.unknown_filter_field:
-            raise _fail(errors.unknown_filter_field, errors, field=field)
+        if known is not None and field.upper() not in known:
+            if errors.unknown_filter_field:
+                raise _fail(errors.unknown_filter_field, errors, field=field)
+            if not field:
+                continue
         parts.append(_Condition(operation, field, value))
     return _All(parts, any_of)
 
@@ -430,7 +448,9 @@ def _fits(text: str, at: int, piece: str) -> bool:
 
 def _compile_order(order, known, errors: ListErrors) -> list[tuple[str, bool]]:
     """[(FIELD, descending)] in priority order."""
-    if order is None or order == "" or order == []:
+    if order is None or order == []:
+        return []
+    if order == "" and not errors.order_not_array:
         return []
     if not isinstance(order, (dict, list)):
         if errors.order_not_array:

@@ -13,10 +13,15 @@ unless the fixture sets it.
 `user.get` and `user.search` read their parameters case-insensitively (`FILTER`/`filter`,
 `SORT`, `ORDER`, `SELECT`, `ADMIN_MODE`); filter fields sent at the top level (the docs' first
 example, `{"UF_DEPARTMENT": 1, "SORT": "ID", ...}`) count when no FILTER array is sent. Filtering,
-`select` and paging (50 a page, `start=-1` without the count) are the list engine's
-(b24emu.methods.listing). A filter on a field the caller's scope does not read, or on a field no
-user has and the docs do not list, is ignored as a portal ignores it; so is a condition whose
-value is empty ("", false, an empty array: CUser::GetList skips those).
+`select` and paging are the list engine's (b24emu.methods.listing); `start` is read as the ORM
+reads it (Api\\User::userGet, getNavData($start, true)): a raw offset, so `start=1` skips the
+first user and `next` is `start` plus the users sent; `start=-1` answers `total` 0. A filter on a
+field the caller's scope does not read, or on a field no user has and the docs do not list, is
+ignored as a portal ignores it. Values go through the portal's prepareUserFilter: ACTIVE and
+IS_ONLINE become "Y"/"N" (`($v && $v !== 'N') ? 'Y' : 'N'`, so `false` means "N"), ID an integer;
+an empty value ("", false, null) matches an empty field, so `{"!UF_DEPARTMENT": false}` finds the
+users with a department. Sorting follows prepareUserGetOrder: `sort` and `order` both non-empty
+strings, else ID ascending.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ SEARCHED_FIELDS = ("NAME", "LAST_NAME", "SECOND_NAME", "WORK_POSITION", DEPARTME
 RIGHT_LIKE_FIELDS = ("NAME", "LAST_NAME", "WORK_POSITION", DEPARTMENT_NAME)
 _WORDS = re.compile(r"\w+", re.UNICODE)
 _KEY = re.compile(r"([^A-Za-z]*)(.*)", re.DOTALL)
+# prepareUserValue: `($value && $value !== 'N') ? 'Y' : 'N'`.
+YES_NO_FIELDS = ("ACTIVE", "IS_ONLINE")
+# prepareUserFilter: no prefix means `=` for these.
+EXACT_FIELDS = ("USER_TYPE", "ACTIVE")
 
 
 def user_record(user: dict, *, zone, now: float, departments: dict[int, str]) -> dict:
@@ -197,7 +206,7 @@ def _user_list(call: Call, conditions: dict, keep=None) -> Page:
         records = [record for record in records if _name_search(record, search)]
     page = listing.list_page(records, filter=conditions, order=_order(call.params, filterable),
                              select=call.params.get("SELECT"), start=call.start,
-                             errors=listing.LENIENT)
+                             errors=listing.LENIENT, paging=listing.OFFSET)
     page.items = [answer(record) for record in page.items]
     return page
 
@@ -220,12 +229,28 @@ def _clean(conditions: dict, filterable: set[str], depth: int = 0) -> dict:
             continue
         if not isinstance(key, str):
             continue
-        field = _KEY.match(key).group(2).upper()
-        if value is None or value is False or value in ("", [], {}):
-            continue  # CUser::GetList skips a condition whose value is empty
-        if key.upper() == "LOGIC" or field in filterable or uf.CUSTOM_FIELD.match(field):
+        operation, field = _KEY.match(key).groups()
+        field = field.upper()
+        if key.upper() == "LOGIC":
             kept[key] = value
+        elif field in filterable or uf.CUSTOM_FIELD.match(field):
+            if operation == "" and field in EXACT_FIELDS:
+                operation = "="  # prepareUserFilter: USER_TYPE and ACTIVE match exactly
+            kept[operation + field] = _filter_value(field, value)
     return kept
+
+
+def _filter_value(field: str, value):
+    """A filter value as prepareUserFilter/prepareUserValue passes it to the ORM."""
+    if field in YES_NO_FIELDS:
+        return "Y" if php.truthy(value) and value != "N" else "N"
+    if field == "ID":
+        if isinstance(value, (list, dict)) and value:
+            return [php.intval(item) for item in php.array_values(value)]
+        return php.intval(value) if not isinstance(value, (list, dict)) else 0
+    if value is None or value is False:
+        return ""  # an empty value: matches an empty (NULL) field
+    return value
 
 
 def _name_search(record: dict, value) -> bool:
@@ -237,14 +262,15 @@ def _name_search(record: dict, value) -> bool:
 
 
 def _order(params: dict, filterable: set[str]) -> dict:
-    """`sort` (a field) and `order` (ASC/DESC), default ID ascending; `sort` (or `order` alone)
-    as an object of field: direction works too."""
+    """prepareUserGetOrder: `sort` (a field) and `order` (ASC/DESC) when both are non-empty
+    strings, else ID ascending. So `sort` alone, `order` alone and an object in either (the
+    JS SDK's callList sends `order: {ID: "ASC"}`) sort by ID ascending. A field the caller may
+    not sort on, or a direction other than DESC, sorts by ID / ascending."""
     sort, direction = params.get("SORT"), params.get("ORDER")
-    if isinstance(sort, dict):
-        return sort
-    if isinstance(direction, dict) and sort is None:
-        return direction  # `order: {ID: "ASC"}`, as the JS SDK's callList sends it
-    field = php.to_str(sort).strip().upper() if sort is not None else "ID"
+    if not all(isinstance(value, (str, int, float)) and not isinstance(value, bool)
+               and php.truthy(value) for value in (sort, direction)):
+        return {"ID": "ASC"}
+    field = php.to_str(sort).strip().upper()
     if field not in filterable and not uf.CUSTOM_FIELD.match(field):
         field = "ID"
     descending = php.to_str(direction).strip().upper() == "DESC"

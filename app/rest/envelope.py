@@ -50,8 +50,8 @@ def time_object(*, start: float, finish: float, processing: float, zone: tzinfo,
 class Page:
     """A paged result: the handler's list plus the `next` and `total` lifted to the top (B 4.1).
 
-    `total` None leaves `total` out (a list called with ``start=-1``: no count); `next_start`
-    None leaves `next` out (the last page).
+    `total` None leaves `total` out (a result without a count; a list called with ``start=-1``
+    sends 0, as setNavData does); `next_start` None leaves `next` out (the last page).
     """
 
     def __init__(self, items, total: int | None = None, next_start: int | None = None):
