@@ -109,8 +109,10 @@ def _ready(url: str, ca: Path | None) -> bool:
     import requests
 
     try:
-        health = requests.get(f"{url}/_emulator/health", timeout=2,
-                              verify=str(ca) if ca else True)
+        with requests.Session() as session:
+            session.trust_env = False  # an HTTP(S)_PROXY of the CI must not carry the probe
+            health = session.get(f"{url}/_emulator/health", timeout=2,
+                                 verify=str(ca) if ca else True)
         return health.status_code == 200 and health.json().get("status") == "ready"
     except (requests.RequestException, ValueError, OSError):
         return False

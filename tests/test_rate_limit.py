@@ -118,3 +118,24 @@ def test_model_check_against_a_reference_bucket(client, clock):
         emulator_says.append(hit(client, path="/rest/no.such.method") == 404)
     assert emulator_says == reference_bucket(times, 50, 2)
     assert 0 < emulator_says.count(False) < len(times)
+
+
+def test_drained_buckets_are_deleted_and_a_full_one_is_kept(client, clock, emulator, monkeypatch):
+    """One row per client address ever seen would grow without end: a bucket untouched long
+    enough to drain from full (25 s for 50 at 2/s) is deleted, which changes no answer."""
+    from b24emu.store import limits
+
+    monkeypatch.setattr(limits, "PRUNE_EVERY", 4)
+    for index in range(3):
+        hit(client, f"10.0.1.{index}")  # at t = 0
+    clock.advance(10)
+    for _ in range(50):
+        hit(client, "10.0.2.1")  # full at t = 10
+    clock.advance(15.1)  # t = 25.1: 10.0.1.* drained long ago, 10.0.2.1 still holds 19.8
+    for index in range(4):  # one of these four counted calls prunes
+        hit(client, f"10.0.3.{index}")
+    rows = {row["client_ip"] for row in emulator.database.query(
+        "SELECT client_ip FROM rate_buckets")}
+    assert rows == {"10.0.2.1", "10.0.3.0", "10.0.3.1", "10.0.3.2", "10.0.3.3"}
+    assert [hit(client, "10.0.1.0") for _ in range(51)][-2:] == [400, 503]  # a fresh burst
+    assert [hit(client, "10.0.2.1") for _ in range(31)][-2:] == [400, 503]  # 19.8 kept

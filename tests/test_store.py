@@ -148,3 +148,28 @@ def test_a_new_file_has_small_pages_and_an_old_one_keeps_its_own(tmp_path):
     old.migrate()
     assert old.db.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert old.schema_version() == len(MIGRATIONS)
+
+
+def test_the_write_lock_inside_a_unit_never_waits_for_itself(tmp_path):
+    """`locked()` inside a unit whose transaction is open runs under the unit's own lock; after
+    the transaction was ended early (SQLite may roll back by itself), it lets the lock go and
+    takes it again, instead of waiting forever for its own thread."""
+    database = Database(str(tmp_path / "unit.sqlite3"))
+    database.migrate()
+    done: list[str] = []
+
+    def run() -> None:
+        with database.unit():
+            with database.joined(), database.write() as db:
+                db.execute("INSERT INTO control (key, value) VALUES ('a', '1')")
+            with database.locked():
+                done.append("open")
+            database.db.conn.execute("ROLLBACK")  # the transaction ends under the unit
+            with database.locked():
+                done.append("ended")
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert done == ["open", "ended"]
+    assert database.write_lock_free()

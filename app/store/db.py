@@ -137,6 +137,13 @@ class Database:
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """The write lock of every thread and process on this file (see the module doc)."""
+        local = self._local
+        if getattr(local, "pending", False):  # this thread's unit holds the lock already
+            if self.db.conn.in_transaction:
+                yield
+                return
+            local.pending = False  # its transaction was ended early: let the lock go first
+            self._release()
         self._acquire()
         try:
             yield

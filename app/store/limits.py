@@ -15,6 +15,7 @@ from b24emu.store.db import Database
 
 # A request exactly at the boundary is admitted even when float sums of times fall a hair short.
 EPSILON = 1e-9
+PRUNE_EVERY = 256  # every this many counted calls, drained buckets are deleted
 PRESETS = {"standard": (50.0, 2.0), "enterprise": (250.0, 5.0), "off": None}
 
 
@@ -44,6 +45,7 @@ class RateLimiter:
     def __init__(self, database: Database, limit: RateLimit):
         self.database = database
         self.limit = limit
+        self._counted = 0  # calls counted by this process: every PRUNE_EVERY-th prunes
 
     def admit(self, portal: str, client_ip: str, now: float) -> bool:
         """True (and counted) if the request fits in the bucket, else False (not counted)."""
@@ -84,6 +86,12 @@ class RateLimiter:
             " DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at",
             (portal, client_ip, level, max(now, row[1]) if row else now),
         )
+        self._counted += 1
+        if self._counted % PRUNE_EVERY == 0:
+            # A bucket untouched long enough to drain from full is empty, exactly as a missing
+            # row: one row per client address ever seen would otherwise stay forever.
+            conn.execute("DELETE FROM rate_buckets WHERE updated_at < ?",
+                         (now - self.limit.capacity / self.limit.drain,))
         return admitted
 
     def drained(self, row, now: float) -> float:
