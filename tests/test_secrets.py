@@ -20,6 +20,7 @@ from b24emu import create_app
 from b24emu.rest import redact
 from b24emu.store import schema
 from b24emu.store.db import Database
+from b24emu.store.portals import default_application_token
 from b24emu.testing.server import RunningEmulator
 
 from tests.conftest import TEST_PORTAL
@@ -219,8 +220,10 @@ def test_the_migration_turns_stored_secrets_into_digests(tmp_path, settings, clo
     app = create_app(replace(settings, db=str(path), fixtures=""), clock=clock)
     emulator = app.extensions["b24emu"]
     assert emulator.database.schema_version() == len(schema.MIGRATIONS)
-    [row] = emulator.database.query("SELECT client_secret_hash FROM apps")
+    [row] = emulator.database.query("SELECT client_secret_hash, application_token FROM apps")
     assert row["client_secret_hash"] == hashlib.sha256(b"acmeclientsecret").hexdigest()
+    # Stored before v8 gave apps an application_token: the one a reseed gives (v10).
+    assert row["application_token"] == default_application_token("acme", "acme.app")
     keys = [r["key"] for r in emulator.database.query("SELECT key FROM control")]
     assert "fixture:broken" not in keys
     client = app.test_client()

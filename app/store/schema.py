@@ -180,6 +180,22 @@ def _v9_secrets_as_digests(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE control SET value = ? WHERE key = ?", [json.dumps({"rows": rows}), key])
 
 
+def _v10_application_tokens(db: sqlite_utils.Database) -> None:
+    """v8 added `apps.application_token` empty: apps stored before it get the token a fixture
+    naming none gets (`portals.default_application_token`), the one a reseed would give them,
+    so event deliveries carry a token and it does not change on `reset`."""
+    import hashlib
+
+    for portal, client_id in db.execute(
+            "SELECT portal, client_id FROM apps WHERE application_token IS NULL"
+            " OR application_token = ''").fetchall():
+        # The rule of default_application_token as released with v10 (not imported: a later
+        # change there must not change what this migration does).
+        seed = f"b24emu-application-token:{portal}:{client_id}".encode()
+        db.execute("UPDATE apps SET application_token = ? WHERE portal = ? AND client_id = ?",
+                   [hashlib.sha256(seed).hexdigest()[:32], portal, client_id])
+
+
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
               _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments,
-              _v7_stubs, _v8_events, _v9_secrets_as_digests]
+              _v7_stubs, _v8_events, _v9_secrets_as_digests, _v10_application_tokens]
