@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, *, clock=None, seed: bool = Tru
     logging.getLogger("b24emu").setLevel(settings.log_level.upper())
     from b24emu.rest.redact import guard_logs
 
-    guard_logs("b24emu", "b24emu.rest")  # Flask's app.logger is "b24emu"
+    # A logger filter covers its own records, not its children's: every logger that may see
+    # a credential is named (Flask's app.logger is "b24emu"; werkzeug logs request lines).
+    guard_logs("b24emu", "b24emu.rest", "b24emu.events", "b24emu.record", "werkzeug")
     emulator = Emulator.open(settings, clock, seed=seed)
     app = Flask(__name__)
     app.url_map.merge_slashes = False

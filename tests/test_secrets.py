@@ -337,3 +337,13 @@ def test_no_secret_in_the_journal_the_log_or_the_database_file(tmp_path):
     finally:
         conn.close()
     assert places == {("webhooks", "code"), ("control", "value")}
+
+
+@pytest.mark.parametrize("name", ["b24emu.events", "b24emu.record", "werkzeug"])
+def test_every_logger_that_may_see_a_credential_masks_it(app, caplog, name):
+    """A logger's filter does not cover its children: each such logger has its own."""
+    caplog.set_level(logging.INFO)
+    logging.getLogger(name).warning("POST /rest/1/devtoken/server.time?auth=devaccesstoken")
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "devtoken" not in logged and "devaccesstoken" not in logged
+    assert "/rest/1/dev***/server.time" in logged

@@ -173,3 +173,16 @@ def test_the_write_lock_inside_a_unit_never_waits_for_itself(tmp_path):
     worker.join(timeout=10)
     assert done == ["open", "ended"]
     assert database.write_lock_free()
+
+
+def test_every_write_to_the_cached_portal_rows_tells_the_other_processes(emulator):
+    """Users, webhooks and apps are cached per process until the `portals_version` control row
+    moves: installing or uninstalling an app moves it, as reloading a portal does."""
+    def version():
+        return emulator.control.snapshot().portals_version
+
+    before = version()
+    emulator.portals.set_app_active("default", "local.emulator.app", False)
+    after_uninstall = version()
+    emulator.portals.set_app_active("default", "local.emulator.app", True)
+    assert len({before, after_uninstall, version()}) == 3

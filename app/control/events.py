@@ -111,10 +111,10 @@ def fire_event():
     """Fire an event: 202 with the deliveries queued and the offline records stored."""
     load_args(PortalQuery())
     body = load_body(FireBody(), required=True)
+    emulator().sync()  # the shared clock (the event's time) and the current users
     portal = _portal_of(body["portal"])
     user = body["user"]
     user = _first_admin(emulator(), portal) if user == FIRST_ADMIN else _user(portal, user)
-    emulator().sync()  # the shared clock: the event's time
     fired = fire(emulator(), portal, body["event"], body["data"], user,
                  auth_connector=body["auth_connector"])
     return jsonify(portal=portal, **fired), 202
@@ -158,6 +158,7 @@ def install_app(client_id: str):
     portal = selected_portal()
     load_args(PortalQuery())
     body = load_body(InstallBody())
+    emu.sync()  # the shared clock and the current users
     if len(client_id) > 200 or emu.portals.app(portal, client_id) is None:
         raise ControlError(404, "not_found", f"No app {client_id[:200]!r} in {portal!r}")
     user = _user(portal, body["user"]) or _first_admin(emu, portal)
@@ -166,7 +167,6 @@ def install_app(client_id: str):
             check_handler_url(body["handler"], allowed_hosts(emu.settings.event_hosts))
         except BitrixError as error:
             raise invalid("handler", error.description) from None
-    emu.sync()
     emu.portals.set_app_active(portal, client_id, True)
     if body["handler"] is not None:
         try:

@@ -74,8 +74,7 @@ class PortalStore:
                 if rows.get(table):
                     db[table].insert_all(rows[table])
             replace_fixture_stubs(db, name, rows.get("stubs") or [])
-            db.execute("INSERT INTO control (key, value) VALUES (?, '1') ON CONFLICT (key)"
-                       " DO UPDATE SET value = CAST(value AS INTEGER) + 1", [VERSION_KEY])
+            _bump_version(db)
 
     def portal(self, name: str) -> dict | None:
         """One portal's own settings (domain, timezone)."""
@@ -184,6 +183,7 @@ class PortalStore:
         with self.database.write() as db:
             db.execute("UPDATE apps SET active = ? WHERE portal = ? AND client_id = ?",
                        [int(active), portal, client_id])
+            _bump_version(db)
 
     def app(self, portal: str, client_id: str) -> dict | None:
         """An OAuth application by client id."""
@@ -284,3 +284,10 @@ def _user(row: dict) -> dict:
 
 def _with_scopes(row: dict) -> dict:
     return {**row, "scopes": json.loads(row["scopes"] or "[]")}
+
+
+def _bump_version(db) -> None:
+    """Every process drops its cached users, webhooks and apps at its next request: any write
+    to them outside `load_rows` must call this in its transaction."""
+    db.execute("INSERT INTO control (key, value) VALUES (?, '1') ON CONFLICT (key)"
+               " DO UPDATE SET value = CAST(value AS INTEGER) + 1", [VERSION_KEY])
