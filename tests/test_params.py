@@ -594,6 +594,12 @@ def test_hostile_json_decodes_to_a_dict_or_is_refused_undecoded():
     for body in too_many:
         with pytest.raises(DecodeLimitError, match="more than 100000 values"):
             decode_json_body(body)
+    # Commas, brackets and escaped quotes inside strings are text, not values.
+    text = ',[{\\"' * 40_000  # 120,000 separators in one string
+    assert decode_json_body(b'{"MESSAGE": "' + text.encode() + b'", "USER_ID": 2}') == {
+        "MESSAGE": text.replace('\\"', '"'), "USER_ID": 2}
+    with pytest.raises(DecodeLimitError, match="more than 100000 values"):
+        decode_json_body(b'{"a": "' + text.encode() + b'", "b": [' + b"1," * 100_000 + b"1]}")
     assert decode_json_body(None) == {}
     assert decode_json_body('{"a": "\ud800"}') == {}
     assert parse_php_query("a=\ud800") == {"a": "\ufffd\ufffd\ufffd"}

@@ -78,6 +78,13 @@ def assemble_php_pairs(
     return _export_top(top)
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _separators(raw: bytes) -> int:
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+
+
 def decode_json_body(body: bytes) -> dict:
     """Bitrix Json::decode of a JSON body; anything invalid is {} (spec Part A 2).
 
@@ -86,7 +93,10 @@ def decode_json_body(body: bytes) -> dict:
     without decoding anything.
     """
     raw = _as_bytes(body)
-    if raw.count(b",") + raw.count(b"[") + raw.count(b"{") > MAX_JSON_VALUES:
+    if _separators(raw) > MAX_JSON_VALUES and _separators(
+            _JSON_STRING.sub(b'""', raw)) > MAX_JSON_VALUES:
+        # Counted again without string literals only when the cheap count trips, so that a
+        # long text full of commas is not taken for many values.
         raise DecodeLimitError(f"The JSON body has more than {MAX_JSON_VALUES} values")
     try:
         text = body if isinstance(body, str) else bytes(body).decode("utf-8")
