@@ -2,8 +2,9 @@
 
 Costs are compared with an ordinary call on the same emulator (a ratio), never with absolute time:
 a pathological body of the maximum size must cost less than `CPU_RATIO` ordinary calls, and the
-memory allocated while it is answered stays within 3.5 times the body limit (the worst case is
-one huge JSON string: the body read, its text and the decoded string are alive together).
+memory allocated while it is answered, besides the body handed in (which the app does not copy),
+stays within 2 times the body limit (the worst case is one huge JSON string: its text and the
+decoded string are alive together).
 """
 
 from __future__ import annotations

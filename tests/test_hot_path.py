@@ -115,6 +115,9 @@ CASES = [
     ("DELETE", "/rest/a/b/c/d/e", {}),
     ("GET", ADD, {"headers": {"Host": "x" * 64 + ".test"}}),
     ("GET", ADD.replace(".json", ".xml"), {"headers": {"Host": "[::1]:8080"}}),
+    ("GET", "/rest/1/devtoken/user.current.json", {}),  # a success with a result
+    ("POST", "/rest/1/devtoken/batch", {"json": {"cmd": {"a": "user.current",
+                                                         "b": "no.such.method"}}}),
 ]
 
 
@@ -128,7 +131,9 @@ def test_fast_path_answers_as_the_flask_route(app, method, url, kwargs):
         body = response.get_data()
         if body.startswith(b"{"):
             body = json.loads(body)
-            body.pop("time", None)
+            body.pop("time", None)  # the clock moves between the two calls
+            if isinstance(body.get("result"), dict):
+                body["result"].pop("result_time", None)
         answers.append((response.status_code, sorted(response.headers.items()), body))
     assert answers[0] == answers[1]
 
