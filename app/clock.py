@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 
 class SystemClock:
@@ -72,3 +75,35 @@ class ControlledClock:
         """The emulator's current time."""
         frozen_at = self._frozen_at
         return frozen_at if frozen_at is not None else self.base.now() + self._offset
+
+
+# Faults and stubs may answer after a latency, in real time. One HTTP request sleeps at most this
+# much in all, however many slow calls a `batch` holds (a portal cuts a request off at 60 s,
+# spec B 5.3), so a batch of 50 slow calls cannot hold a thread for 50 minutes.
+MAX_REQUEST_SLEEP = 60.0
+_SLEPT: ContextVar[list[float] | None] = ContextVar("b24emu_request_sleep", default=None)
+
+
+@contextmanager
+def request_sleep_budget() -> Iterator[None]:
+    """Around one HTTP request: the latencies slept inside it share `MAX_REQUEST_SLEEP`."""
+    token = _SLEPT.set([0.0])
+    try:
+        yield
+    finally:
+        _SLEPT.reset(token)
+
+
+def sleep_latency(seconds: float) -> float:
+    """Sleep a configured latency, cut to what the request has left; the seconds slept."""
+    slept = _SLEPT.get()
+    if slept is None:
+        slept = [0.0]  # outside a request (a direct call): its own budget
+    seconds = max(0.0, min(seconds, MAX_REQUEST_SLEEP - slept[0]))
+    slept[0] += seconds
+    if seconds:
+        _sleep(seconds)
+    return seconds
+
+
+_sleep = time.sleep  # the real-time wait (a test replaces it)

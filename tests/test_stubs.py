@@ -284,7 +284,7 @@ def test_the_fast_list_walk_ends(client):
     for _ in range(10):
         body = call(client, "crm.deal.list", {"order": {"ID": "ASC"}, "filter": {">ID": last},
                                               "start": -1}).get_json()
-        assert "total" not in body and "next" not in body
+        assert body["total"] == 0 and "next" not in body  # start=-1: the portal sends 0
         seen += [deal["ID"] for deal in body["result"]]
         if len(body["result"]) < 50:
             break
@@ -360,3 +360,19 @@ def test_a_result_nested_too_deep_is_refused_when_added(client):
     shallow = "[" * 99 + "1" + "]" * 99
     add(client, method="crm.deep", result=json.loads(shallow))
     assert call(client, "crm.deep").get_json()["result"] == json.loads(shallow)
+
+
+def test_the_latencies_of_one_request_add_up_to_a_minute_at_most(client, monkeypatch):
+    """A portal cuts a request off at 60 s: a batch of 50 calls to a stub that waits 50 s each
+    sleeps 60 s in all, not 41 minutes; the next request has its own minute."""
+    from b24emu import clock
+
+    slept: list[float] = []
+    monkeypatch.setattr(clock, "_sleep", slept.append)
+    add(client, method="crm.deal.get", latency=50, result={"ID": 1})
+    commands = {f"c{index}": "crm.deal.get?ID=1" for index in range(50)}
+    reply = client.post("/rest/1/devtoken/batch", json={"cmd": commands})
+    assert reply.status_code == 200 and len(reply.get_json()["result"]["result"]) == 50
+    assert slept == [50, 10]
+    call(client, "crm.deal.get", {"ID": 1})
+    assert slept == [50, 10, 50]

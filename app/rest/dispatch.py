@@ -11,6 +11,7 @@ import secrets
 import time as walltime
 from dataclasses import dataclass
 
+from b24emu.clock import request_sleep_budget, sleep_latency
 from b24emu.methods.registry import Call, Caller, Method, upper_keys
 from b24emu.rest import auth, envelope, errors, redact
 from b24emu.rest.errors import BitrixError
@@ -71,7 +72,7 @@ def handle(emulator, request: RestRequest) -> tuple[bytes, int, dict]:
         with database.joined():
             return limiter.admit(request.portal, request.client_ip, started)
 
-    with database.unit():
+    with request_sleep_budget(), database.unit():
         try:
             if counted_late:
                 if not limiter.fits(request.portal, request.client_ip, started):
@@ -182,7 +183,7 @@ def _inject_fault(emulator, portal: str, method: str) -> None:
     if fault is None:
         return
     if fault["latency"]:
-        walltime.sleep(fault["latency"])  # a slow portal is slow in real time
+        sleep_latency(fault["latency"])  # a slow portal is slow in real time (capped per request)
     if fault["error"]:
         raise errors.emulated_fault(fault["error"], fault["description"] or "",
                                     fault["status"] or 400)

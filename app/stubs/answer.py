@@ -9,9 +9,9 @@ credentials, scope (the stub's), faults, operating budget, the `time` envelope, 
 
 from __future__ import annotations
 
-import time as walltime
 from functools import partial
 
+from b24emu.clock import sleep_latency
 from b24emu.methods.registry import GLOBAL_SCOPE, Call, Method, upper_keys
 from b24emu.rest import auth, errors
 from b24emu.rest.envelope import Page
@@ -96,8 +96,9 @@ def answer(stub: dict, call: Call):
 
 
 def wait(seconds: float) -> None:
-    """A stub's latency: a slow method is slow in real time, like a fault's."""
-    walltime.sleep(seconds)
+    """A stub's latency: a slow method is slow in real time, like a fault's (at most
+    `clock.MAX_REQUEST_SLEEP` in all per HTTP request)."""
+    sleep_latency(seconds)
 
 
 def pick(answers: list[dict], hit: int) -> dict:
