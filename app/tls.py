@@ -46,5 +46,6 @@ def _generate(folder: Path, files: TlsFiles, names: tuple[str, ...]) -> None:
     server.cert_chain_pems[0].write_to_path(str(files.cert))
     for extra in server.cert_chain_pems[1:]:
         extra.write_to_path(str(files.cert), append=True)
-    server.private_key_pem.write_to_path(str(files.key))
+    files.key.touch(mode=0o600)  # private before the key is in it, not after
     files.key.chmod(0o600)
+    server.private_key_pem.write_to_path(str(files.key))
