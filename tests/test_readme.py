@@ -29,3 +29,26 @@ def test_every_setting_is_in_the_readme_and_the_settings_docstring():
     names = [f"B24EMU_{field.name.upper()}" for field in fields(Settings)]
     assert [name for name in names if f"`{name}`" not in table] == []
     assert [name for name in names if name not in settings_module.__doc__] == []
+
+
+def test_the_settings_table_gives_each_default_and_flag_as_the_code_has_them():
+    from b24emu.settings import FLAGS
+
+    rows = {}
+    for line in section("## Settings").splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`B24EMU_"):
+            rows[cells[0].strip("`")] = (cells[1].strip("`"), cells[2].strip("`"))
+    defaults = Settings()
+    for field in fields(Settings):
+        flag, default = rows[f"B24EMU_{field.name.upper()}"]
+        assert flag == FLAGS.get(field.name, ""), field.name
+        value = getattr(defaults, field.name)
+        if value is None:
+            assert default == "preset's", field.name
+        elif field.name == "tls":
+            assert default == ("yes" if value else "no")
+        elif isinstance(value, float):
+            assert float(default) == value, field.name
+        else:
+            assert default == ('""' if value == "" else str(value)), field.name
