@@ -13,13 +13,13 @@ every other host (`b24emu.events.hosts`). Features a portal sells by plan (`auth
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
+import json
 
 from b24emu import php
 from b24emu.events import catalog
 from b24emu.events.hosts import allowed_hosts, check_handler_url
 from b24emu.events.store import OFFLINE_PAGE, BindError
+from b24emu.methods import listing
 from b24emu.methods.registry import GLOBAL_SCOPE, Call, method
 from b24emu.rest import errors
 from b24emu.rest.envelope import Page, iso_date
@@ -167,9 +167,9 @@ def events_list(call: Call) -> list[str]:
 
 GET_FIELDS = ("ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID")
 LIST_FIELDS = (*GET_FIELDS, "PROCESS_ID", "ERROR")
-OPERATIONS = {"=": "=", "": "=", "!": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">",
-              ">=": ">="}
-FILTER_KEY = re.compile(r"^(\W{0,2})(\w+)$")
+# IRestService::sanitizeFilter's operations: no `!` ("Filter operation not allowed: !").
+OPERATIONS = ("", "=", ">", "<", ">=", "<=", "@", "%")
+_EVERY_ID = "id IN (SELECT value FROM json_each(?))"
 
 
 def _admin_app_call(call: Call) -> None:
@@ -178,50 +178,47 @@ def _admin_app_call(call: Call) -> None:
         raise errors.access_denied_plain()
 
 
-def _sql_filter(filters, allowed: tuple[str, ...], zone) -> tuple[str, list]:
-    """A portal filter (`{"=EVENT_NAME": …, ">=ID": 1}`) as a parameterised condition. Fields or
-    operations outside the allowed ones, and values that are not scalars, are left out."""
-    clauses, args = ["1 = 1"], []
-    if not isinstance(filters, dict):
-        return clauses[0], args
-    for key, value in filters.items():
-        match = FILTER_KEY.match(str(key))
-        if not match or match.group(2).upper() not in allowed:
-            continue
-        operation = OPERATIONS.get(match.group(1))
-        if operation is None or isinstance(value, (dict, list)):
-            continue
-        field = match.group(2).upper()
-        if field == "TIMESTAMP_X":
-            value = _timestamp(value, zone)
-            if value is None:
-                continue
-        elif field in ("ID", "ERROR"):
-            value = php.intval(value)
-        else:
-            value = php.to_str(value)
-        clauses.append(f"{field.lower()} {operation} ?")
-        args.append(value)
-    return " AND ".join(clauses), args
+def _upper_keys(value):
+    """array_change_key_case($value, CASE_UPPER) for an object; anything else as it is."""
+    if isinstance(value, dict):
+        return {key.upper() if isinstance(key, str) else key: item for key, item in value.items()}
+    return value
 
 
-def _timestamp(value, zone) -> float | None:
-    try:
-        moment = datetime.fromisoformat(php.to_str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
+def _pick(call: Call, where: str, args: list, fields: tuple[str, ...], default_order: dict, *,
+          limit: int, start: int = 0) -> Page:
+    """The queue records matching `where` that the request's `filter` and `order` select, as
+    light items (ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR), `limit` from
+    `start`. `filter` and `order` are checked as IRestService::sanitizeFilter/sanitizeOrder check
+    them (the list engine with the REST module's errors), before anything changes."""
+    params, caller, zone = call.params, call.caller, call.emulator.zone
+    filters = params.get("FILTER")
+    order = params.get("ORDER")
+    rows = call.emulator.events.database.query(
+        "SELECT id, timestamp_x, event_name, message_id, process_id, error FROM event_offline"  # noqa: S608
+        f" WHERE portal = ? AND client_id = ? AND {where}", (caller.portal, caller.client_id,
+                                                             *args))
+    items = [{"ID": row["id"], "TIMESTAMP_X": iso_date(row["timestamp_x"], zone),
+              "EVENT_NAME": row["event_name"], "MESSAGE_ID": row["message_id"],
+              "PROCESS_ID": row["process_id"], "ERROR": row["error"]} for row in rows]
+    return listing.list_page(items, filter={} if filters is None else _upper_keys(filters),
+                             order=default_order if order is None else _upper_keys(order),
+                             start=start, page_size=limit, fields=fields,
+                             operations=OPERATIONS, errors=listing.REST_ERRORS,
+                             paging=listing.OFFSET, groups=False)
 
 
-def _sql_order(order, allowed: tuple[str, ...], default: str) -> str:
-    """`{"ID": "DESC"}` as ORDER BY terms; unknown fields left out."""
-    terms = []
-    if isinstance(order, dict):
-        for field, direction in order.items():
-            if str(field).upper() in allowed:
-                way = "DESC" if php.to_str(direction).upper() == "DESC" else "ASC"
-                terms.append(f"{str(field).lower()} {way}")
-    return ", ".join(terms or [default]) + ", id ASC"
+def _full_records(call: Call, page: Page, *, listing_fields: bool) -> list[dict]:
+    """The page's records with their payloads, in the page's order."""
+    ids = [item["ID"] for item in page.items]
+    if not ids:
+        return []
+    rows = call.emulator.events.offline_records(
+        call.caller.portal, call.caller.client_id, where=_EVERY_ID, args=[json.dumps(ids)],
+        order="id ASC", limit=len(ids))
+    by_id = {row["id"]: row for row in rows}
+    return [_record(by_id[number], call.emulator.zone, listing=listing_fields)
+            for number in ids if number in by_id]
 
 
 def _record(row: dict, zone, *, listing: bool) -> dict:
@@ -242,7 +239,7 @@ def _record(row: dict, zone, *, listing: bool) -> dict:
 def event_offline_get(call: Call) -> dict:
     """Reserve and return the first records (and delete them unless `clear=0`)."""
     _admin_app_call(call)
-    params, caller, zone = call.params, call.caller, call.emulator.zone
+    params, caller = call.params, call.caller
     clear = 1 if params.get("CLEAR") is None else php.intval(params["CLEAR"])
     process_id = php.trim(params["PROCESS_ID"]) if params.get("PROCESS_ID") is not None else None
     limit = php.intval(params["LIMIT"]) if params.get("LIMIT") is not None else OFFLINE_PAGE
@@ -250,25 +247,25 @@ def event_offline_get(call: Call) -> dict:
     connector = _connector(call)
     if limit <= 0:
         raise errors.argument_error("Value must be positive integer", "LIMIT")
-    where, args = _sql_filter(params.get("FILTER"), GET_FIELDS, zone)
-    order = _sql_order(params.get("ORDER"), GET_FIELDS, "timestamp_x ASC")
     events = call.emulator.events
+    scope = "connector_id = ? AND error = ? AND process_id = ?"
+    default_order = {"TIMESTAMP_X": "ASC"}
     return_process_id = not clear
     if process_id is None:
-        process_id = events.offline_reserve(caller.portal, caller.client_id, connector,
-                                            error=with_errors, where=where, args=args,
-                                            order=order, limit=limit)
+        free = _pick(call, scope, [connector, int(with_errors), ""], GET_FIELDS, default_order,
+                     limit=limit)
+        process_id = events.offline_reserve(
+            caller.portal, caller.client_id, connector, error=with_errors, where=_EVERY_ID,
+            args=[json.dumps([item["ID"] for item in free.items])], order="id ASC",
+            limit=limit)
     else:
         return_process_id = True
-    scope = "connector_id = ? AND error = ? AND process_id = ?"
-    rows = events.offline_records(caller.portal, caller.client_id,
-                                  where=f"{scope} AND {where}",
-                                  args=[connector, int(with_errors), process_id, *args],
-                                  order=order, limit=limit)
-    if clear and rows:
+    page = _pick(call, scope, [connector, int(with_errors), process_id], GET_FIELDS,
+                 default_order, limit=limit)
+    records = _full_records(call, page, listing_fields=False)
+    if clear and records:
         events.offline_clear(caller.portal, caller.client_id, connector, process_id)
-    return {"process_id": process_id if return_process_id else None,
-            "events": [_record(row, zone, listing=False) for row in rows]}
+    return {"process_id": process_id if return_process_id else None, "events": records}
 
 
 def _process_id(call: Call) -> str:
@@ -324,17 +321,11 @@ def event_offline_error(call: Call) -> bool:
 @method("event.offline.list", scope=GLOBAL_SCOPE,
         params=("filter", "order", "start", "auth_connector"))
 def event_offline_list(call: Call) -> Page:
-    """Read the queue without changing it, 50 per page from `start`."""
+    """Read the queue without changing it, 50 per page from the offset `start` (ORM paging; a
+    negative `start` reads from 0 and still counts, as getNavData leaves no offset there)."""
     _admin_app_call(call)
-    params, caller, zone = call.params, call.caller, call.emulator.zone
-    where, args = _sql_filter(params.get("FILTER"), LIST_FIELDS, zone)
-    order = _sql_order(params.get("ORDER"), LIST_FIELDS, "id ASC")
-    where, args = f"connector_id = ? AND {where}", [_connector(call), *args]
     start = max(0, php.intval(call.start)) if call.start is not None else 0
-    events = call.emulator.events
-    rows = events.offline_records(caller.portal, caller.client_id, where=where, args=args,
-                                  order=order, limit=OFFLINE_PAGE, offset=start)
-    total = events.offline_count(caller.portal, caller.client_id, where=where, args=args)
-    next_start = start + OFFLINE_PAGE if start + OFFLINE_PAGE < total else None
-    return Page([_record(row, zone, listing=True) for row in rows], total=total,
-                next_start=next_start)
+    page = _pick(call, "connector_id = ?", [_connector(call)], LIST_FIELDS, {"ID": "ASC"},
+                 limit=OFFLINE_PAGE, start=start)
+    return Page(_full_records(call, page, listing_fields=True), total=page.total,
+                next_start=page.next_start)
