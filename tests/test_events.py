@@ -30,6 +30,9 @@ PORTAL = {
         {"client_id": "other.app", "client_secret": "s", "scopes": ["im"],
          "tokens": [{"access_token": "othertoken", "user_id": 1,
                      "expires_at": "2099-01-01T00:00:00+00:00"}]},
+        {"client_id": "basic.app", "client_secret": "s", "scopes": ["user_basic"],
+         "tokens": [{"access_token": "basictoken", "user_id": 1,
+                     "expires_at": "2099-01-01T00:00:00+00:00"}]},
     ],
 }
 HANDLER = "http://127.0.0.1:9/handler"
@@ -187,6 +190,58 @@ def test_handler_hosts_are_loopback_or_allowed(call, settings, clock, tmp_path):
         assert reply.get_json()["result"] is True, url
 
 
+@pytest.mark.parametrize("url", [
+    "http://evil.example\\@127.0.0.1/h",  # requests: evil.example; urlsplit: 127.0.0.1
+    "http://evil.example%5c@127.0.0.1/h",
+    "http://user:pass@127.0.0.1/h",
+    "http://127.0.0.1@evil.example/h",
+    "http://127.0.0.1\t/h",
+])
+def test_handler_urls_with_userinfo_or_a_backslash_in_the_host_are_refused(call, url):
+    assert error(call, "event.bind", event="ONCRMDEALADD", handler=url) == (
+        400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL: the emulator refuses a user name,"
+        " password, backslash, space or control character in a handler's address")
+    assert result(call, "event.get") == []
+
+
+def sent_bodies(emulator, monkeypatch) -> list[dict]:
+    """Stand in for the HTTP POST of the delivery worker: records (url, parsed body), 200."""
+    from b24emu.rest.params import parse_php_query
+
+    sent: list[dict] = []
+
+    def post(url, body):
+        sent.append({"url": url, **parse_php_query(body.encode())})
+        return 200, "ok", None
+
+    monkeypatch.setattr(emulator.deliveries, "_post", post)
+    return sent
+
+
+def send_next(emulator) -> dict:
+    """Claim the oldest queued delivery and send it, as a delivery thread does."""
+    delivery = emulator.events.claim("test-worker", T0)
+    assert delivery is not None
+    emulator.deliveries.deliver(delivery)
+    return emulator.events.delivery("default", delivery["id"])
+
+
+@pytest.mark.parametrize("url", ["http://evil.example\\@127.0.0.1:9/h",
+                                 "http://evil.example%5c@127.0.0.1:9/h",
+                                 "http://user:secret@127.0.0.1:9/h"])
+def test_a_handler_url_bound_before_the_check_is_refused_at_delivery(call, emulator,
+                                                                    monkeypatch, url):
+    sent = sent_bodies(emulator, monkeypatch)
+    emulator.events.bind("default", "local.crm.app", "ONCRMDEALADD", url, 0, "", {}, T0)
+    fire(emulator, "default", "ONCRMDEALADD", {"FIELDS": {"ID": 1}}, 1)
+    delivery = send_next(emulator)
+    assert sent == []  # never connected
+    assert delivery["status"] == "failed"
+    assert delivery["error"].startswith("Wrong handler URL: the emulator refuses a user name")
+    [entry] = [e for e in emulator.control.journal("default") if e["auth_type"] == "event"]
+    assert "secret" not in entry["path"] and "user:" not in entry["path"]
+
+
 def test_options_are_kept_only_where_the_event_allows_them(call, emulator):
     assert result(call, "event.bind", event="ONOFFLINEEVENT", handler=HANDLER,
                   options={"minTimeout": "30", "other": 1}) is True
@@ -216,6 +271,16 @@ def test_events_lists_the_callers_scopes_and_the_basic_ones(call):
     assert len(full) == 111 and full[:2] == ["ONAPPUNINSTALL", "ONAPPINSTALL"]
     assert full[-1] == "ONTASKCOMMENTDELETE"
     assert result(call, "events", SCOPE="task", FULL=True) == list(EVENTS_BY_SCOPE["task"])
+
+
+def test_onuseradd_belongs_to_the_user_basic_and_user_brief_scopes_too(call):
+    assert result(call, "events", SCOPE="user_basic") == ["ONUSERADD"]
+    assert result(call, "events", SCOPE="user_brief") == ["ONUSERADD"]
+    assert result(call, "events", "basictoken").count("ONUSERADD") == 1
+    assert result(call, "events", FULL=True).count("ONUSERADD") == 1
+    assert result(call, "event.bind", "basictoken", event="ONUSERADD", handler=HANDLER) is True
+    assert error(call, "event.bind", "basictoken", event="ONCRMDEALADD", handler=HANDLER)[1] == (
+        "ERROR_EVENT_NOT_FOUND")
 
 
 # --- the offline queue ------------------------------------------------------------------------
@@ -393,3 +458,77 @@ def test_old_deliveries_and_the_tokens_they_carried_are_trimmed(call, emulator, 
     assert all(emulator.portals.token("default", tokens[i]) is None for i in range(1, 28))
     assert all(emulator.portals.token("default", tokens[i]) for i in range(28, 41))
     assert emulator.portals.token("default", "admintoken") is not None
+
+
+def test_dropped_deliveries_keep_no_data_and_are_trimmed(call, emulator, monkeypatch):
+    monkeypatch.setattr("b24emu.events.store.MAX_QUEUED", 2)
+    monkeypatch.setattr("b24emu.events.store.HISTORY_KEPT", 5)
+    assert result(call, "event.bind", event="ONCRMDEALADD", handler=HANDLER)
+    for n in range(300):  # nothing is sent here: two wait, the rest are dropped
+        fire(emulator, "default", "ONCRMDEALADD", {"n": n, "big": "x" * 1000})
+    rows, total = emulator.events.deliveries("default", limit=1000)
+    assert total <= 2 + 5 + 32  # the two waiting, the history kept, at most one trim's worth
+    dropped = [row for row in rows if row["status"] == "dropped"]
+    assert dropped and all(row["data"] is None for row in dropped)
+    assert [row["data"]["n"] for row in rows if row["status"] == "queued"] == [1, 0]
+
+
+def test_trimmed_and_reset_deliveries_take_their_refresh_tokens_along(call, client, emulator,
+                                                                      monkeypatch):
+    monkeypatch.setattr("b24emu.events.store.HISTORY_KEPT", 5)
+    sent = sent_bodies(emulator, monkeypatch)
+    assert result(call, "event.bind", event="ONAPPINSTALL", handler=HANDLER)
+    for n in range(40):
+        fire(emulator, "default", "ONAPPINSTALL", {"n": n}, 1)
+        assert send_next(emulator)["status"] == "delivered"
+    pairs = [(body["auth"]["access_token"], body["auth"]["refresh_token"]) for body in sent]
+    assert len(pairs) == 40
+    kept = sorted(row["id"] for row in emulator.events.deliveries("default", limit=100)[0])
+    assert kept == list(range(28, 41))  # trimmed at the 32nd: the newest 5 of them stay
+    def alive(access, refresh):
+        tokens = emulator.portals
+        return (tokens.token("default", access) is not None,
+                tokens.token("default", refresh, "refresh") is not None)
+
+    assert [alive(*pair) for pair in pairs] == [(False, False)] * 27 + [(True, True)] * 13
+    client.post("/_emulator/reset", json={"scope": "data"})
+    assert [alive(*pair) for pair in pairs] == [(False, False)] * 40
+    assert emulator.portals.token("default", "admintoken") is not None
+
+
+def test_a_delivery_deleted_while_it_was_sent_leaves_no_journal_entry_or_token(
+        call, client, emulator, monkeypatch):
+    """The pytest plugin's restore() between two tests while a delivery is in flight."""
+    sent = sent_bodies(emulator, monkeypatch)
+    assert result(call, "event.bind", event="ONAPPINSTALL", handler=HANDLER)
+    fire(emulator, "default", "ONAPPINSTALL", {}, 1)
+    delivery = emulator.events.claim("test-worker", T0)
+    client.post("/_emulator/reset", json={"scope": "data"})  # the next test starts
+    emulator.deliveries.deliver(delivery)
+    assert len(sent) == 1 and emulator.events.deliveries("default")[1] == 0
+    assert [e for e in emulator.control.journal("default") if e["auth_type"] == "event"] == []
+    auth = sent[0]["auth"]
+    assert emulator.portals.token("default", auth["access_token"]) is None
+    assert emulator.portals.token("default", auth["refresh_token"], "refresh") is None
+
+
+def test_an_idle_delivery_thread_only_reads(emulator, monkeypatch):
+    """With nothing queued a thread looks (a read) and never claims (the write lock)."""
+    worker, events = emulator.deliveries, emulator.events
+    looks, claims = [], []
+
+    def has_queued():
+        looks.append(1)
+        if len(looks) == 3:
+            worker._stop.set()
+        return False
+
+    monkeypatch.setattr("b24emu.events.worker.POLL", 0)
+    monkeypatch.setattr(events, "has_queued", has_queued)
+    def claim(*args):
+        claims.append(args)
+        worker._stop.set()
+
+    monkeypatch.setattr(events, "claim", claim)
+    worker._run()
+    assert len(looks) == 3 and claims == []

@@ -219,6 +219,60 @@ def test_a_handler_trickling_its_answer_fails_when_the_timeout_is_up(b24emu, han
     assert (delivery["status"], delivery["error"]) == ("failed", "timeout after 0.5 s")
 
 
+class DribblingHandler:
+    """A handler that answers its status line, then one header line every `pause` seconds,
+    never ending its headers (until the client goes away)."""
+
+    def __init__(self, pause: float = 0.1):
+        import socket
+
+        self.pause = pause
+        self.stopped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/dribble"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self.stopped.wait(self.pause):
+                    conn.sendall(b"X-Still-Coming: yes\r\n")  # each read is in time
+            except OSError:
+                pass  # the emulator hung up
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
+
+
+def test_a_handler_dribbling_its_headers_fails_when_the_timeout_is_up(b24emu, handler):
+    """The timeout bounds the whole delivery: two handlers that never finish their headers
+    (as many as there are delivery threads) time out, and the next delivery is sent."""
+    b24emu.emulator.deliveries.timeout = 0.5
+    dribbling = DribblingHandler()
+    try:
+        bind(b24emu, "ONCRMDEALADD", dribbling.url)
+        bind(b24emu, "ONCRMDEALADD", dribbling.url + "?second")
+        slow = b24emu.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": 1}})["deliveries"]
+        assert [(d["status"], d["error"]) for d in slow] == [
+            ("failed", "timeout after 0.5 s")] * 2
+        bind(b24emu, "ONCRMDEALUPDATE", handler.url)
+        [after] = b24emu.fire_event("ONCRMDEALUPDATE", {"FIELDS": {"ID": 2}})["deliveries"]
+        assert (after["status"], after["http_status"]) == ("delivered", 200)
+    finally:
+        dribbling.close()
+
+
 def test_an_error_answer_is_a_failed_delivery_with_the_answer_truncated(b24emu, handler):
     handler.answer = lambda params: (500, "x" * 5000)
     bind(b24emu, "ONCRMDEALDELETE", handler.url)

@@ -47,6 +47,9 @@ EVENTS_BY_SCOPE: dict[str, tuple[str, ...]] = {
     GLOBAL_SCOPE: ("ONAPPUNINSTALL", "ONAPPINSTALL", "ONAPPUPDATE", "ONAPPPAYMENT", "ONAPPTEST",
                    "ONAPPMETHODCONFIRM", "ONOFFLINEEVENT"),
     "user": ("ONUSERADD",),
+    # The portal's user_basic and user_brief scopes declare OnUserAdd too.
+    "user_basic": ("ONUSERADD",),
+    "user_brief": ("ONUSERADD",),
     "crm": _crm_events(),
     "task": ("ONTASKADD", "ONTASKUPDATE", "ONTASKDELETE", "ONTASKCOMMENTADD",
              "ONTASKCOMMENTUPDATE", "ONTASKCOMMENTDELETE"),
@@ -60,10 +63,11 @@ ALLOWED_OPTIONS: dict[str, dict[str, str]] = {"ONOFFLINEEVENT": {"minTimeout": "
 
 
 def events_of(scopes) -> list[str]:
-    """The events of these scopes, in the portal's order (scope by scope, as listed above)."""
+    """The events of these scopes, in the portal's order (scope by scope, as listed above),
+    each once (ONUSERADD belongs to three scopes)."""
     wanted = set(scopes)
-    return [name for scope, names in EVENTS_BY_SCOPE.items() if scope in wanted
-            for name in names]
+    return list(dict.fromkeys(name for scope, names in EVENTS_BY_SCOPE.items()
+                              if scope in wanted for name in names))
 
 
 def bindable(event: str, scopes) -> bool:

@@ -17,6 +17,7 @@ from b24emu.store.db import Database
 QUEUED, SENDING, DELIVERED, FAILED, DROPPED = "queued", "sending", "delivered", "failed", "dropped"
 MAX_QUEUED = 10_000  # deliveries waiting in the whole database; more are recorded as dropped
 HISTORY_KEPT = 1_000  # finished deliveries kept per portal (older ones and their tokens go)
+TRIM_EVERY = 32  # a portal's history is trimmed when a delivery id is a multiple of this
 RESPONSE_LIMIT = 1_000  # characters of a handler's answer kept
 OFFLINE_PAGE = 50  # event.offline.get default limit and event.offline.list page size
 
@@ -124,7 +125,8 @@ class EventStore:
 
     def enqueue(self, handler: Handler, data, user_id: int, now: float, *,
                 refresh_token: bool, base_url: str) -> tuple[int, str]:
-        """Queue one delivery; (id, status). A full queue records it as dropped."""
+        """Queue one delivery; (id, status). A full queue records it as dropped, without its
+        data (it is never sent). Dropped rows count as history: they are trimmed here too."""
         with self.database.write() as db:
             waiting = db.execute("SELECT count(*) FROM event_deliveries WHERE status = ?",
                                  [QUEUED]).fetchone()[0]
@@ -134,9 +136,12 @@ class EventStore:
                 " data, user_id, refresh_token, status, created_at, error, base_url)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [handler.portal, handler.id, handler.client_id, handler.event_name,
-                 handler.handler, json.dumps(data), user_id, int(refresh_token), status, now,
+                 handler.handler, json.dumps(data) if status == QUEUED else None, user_id,
+                 int(refresh_token), status, now,
                  None if status == QUEUED else f"queue full ({MAX_QUEUED} waiting)",
                  base_url]).lastrowid
+            if delivery_id % TRIM_EVERY == 0:
+                self._trim(db, handler.portal)
         return delivery_id, status
 
     def has_queued(self) -> bool:
@@ -161,8 +166,10 @@ class EventStore:
 
     def finish(self, delivery_id: int, *, status: str, sent_at: float, duration: float,
                http_status: int | None, response: str | None, error: str | None,
-               token_hash: str | None) -> None:
-        """Record how a delivery ended, and trim the portal's history."""
+               token_hash: str | None) -> bool:
+        """Record how a delivery ended, and trim the portal's history. `token_hash`: the
+        digests of the tokens issued for it (access, then refresh), space-separated. False when
+        the delivery is gone (a reset while it was sent): its tokens are deleted then."""
         with self.database.write() as db:
             row = db.execute(
                 "UPDATE event_deliveries SET status = ?, sent_at = ?, duration = ?,"
@@ -171,8 +178,12 @@ class EventStore:
                 [status, sent_at, duration, http_status,
                  None if response is None else response[:RESPONSE_LIMIT], error, token_hash,
                  delivery_id]).fetchone()
-            if row is not None and delivery_id % 32 == 0:
+            if row is None:
+                _delete_tokens(db, (token_hash or "").split())
+                return False
+            if delivery_id % TRIM_EVERY == 0:
                 self._trim(db, row[0])
+            return True
 
     def _trim(self, db, portal: str) -> None:
         """Keep the newest HISTORY_KEPT finished deliveries; drop older ones and their tokens."""
@@ -182,12 +193,8 @@ class EventStore:
             [portal, QUEUED, SENDING, HISTORY_KEPT]).fetchone()
         if cutoff is None:
             return
-        condition = "portal = ? AND id <= ? AND status NOT IN (?, ?)"
-        args = [portal, cutoff[0], QUEUED, SENDING]
-        tokens = ("DELETE FROM tokens WHERE kind = 'access' AND access_hash IN (SELECT"  # noqa: S608
-                  f" token_hash FROM event_deliveries WHERE {condition})")
-        db.execute(tokens, args)
-        db.execute(f"DELETE FROM event_deliveries WHERE {condition}", args)  # noqa: S608
+        delete_deliveries(db, "portal = ? AND id <= ? AND status NOT IN (?, ?)",
+                          [portal, cutoff[0], QUEUED, SENDING])
 
     def requeue_orphans(self, alive) -> int:
         """Put back deliveries whose claiming process is gone (`alive(claimed_by)` is False)."""
@@ -301,6 +308,23 @@ class EventStore:
                        " AND process_id = ''", args)
             db.execute(f"UPDATE event_offline SET error = 1, process_id = '' WHERE {base}"  # noqa: S608
                        " AND error = 0 AND process_id = ?", [*args, process_id])
+
+
+def delete_deliveries(db, where: str, args: list) -> int:
+    """Delete the deliveries matching `where` and the tokens issued for them (access and
+    refresh); how many deliveries there were. `db`: a `Database.write()` transaction."""
+    digests = [digest for (value,) in db.execute(
+        f"SELECT token_hash FROM event_deliveries WHERE ({where})"  # noqa: S608
+        " AND token_hash IS NOT NULL", args) for digest in value.split()]
+    _delete_tokens(db, digests)
+    return db.execute(f"DELETE FROM event_deliveries WHERE {where}", args).rowcount  # noqa: S608
+
+
+def _delete_tokens(db, digests: list[str]) -> None:
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        db.execute(f"DELETE FROM tokens WHERE access_hash IN ({', '.join('?' for _ in chunk)})",  # noqa: S608
+                   chunk)
 
 
 def _delivery(row: dict) -> dict:

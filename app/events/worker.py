@@ -8,6 +8,12 @@ worker processes never send one delivery twice), issues a fresh access token for
 user, POSTs the form-encoded body with a timeout, and records the outcome: status, time, the
 HTTP status and the first characters of the answer, both on the delivery and in the journal.
 
+The timeout bounds the whole delivery, not each read: at the deadline a timer shuts down the
+delivery's socket, so a handler that sends its headers or its answer a byte at a time (or drags
+out the TLS handshake) cannot hold a delivery thread longer than the timeout. Resolving the host
+name and each connection attempt have the timeout of their own; a socket connected after the
+deadline is shut down at once.
+
 Retries: none. A portal's queue server sends an event once; "if your server does not respond or
 returns an error, the Bitrix24 queue server will log the failure but will not resend the event"
 (api-reference/events/index.md, "Event Limitations"). A delivery that fails is recorded as
@@ -28,15 +34,18 @@ import weakref
 
 import requests
 from b24emu.events import payload
-from b24emu.events.hosts import allowed_hosts, check_handler_url
+from b24emu.events.hosts import allowed_hosts, check_handler_url, redact
 from b24emu.events.store import DELIVERED, FAILED, RESPONSE_LIMIT
 from b24emu.rest.errors import BitrixError
 from b24emu.store.portals import token_hash
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 log = logging.getLogger("b24emu.events")
 
 THREADS = 2  # delivery threads per process
-TIMEOUT = 10.0  # seconds a handler has to answer (connect, and between bytes of the answer)
+TIMEOUT = 10.0  # seconds a delivery may take in all (connecting, sending, the whole answer)
 POLL = 0.5  # seconds an idle thread waits before looking for deliveries of other processes
 ORPHAN_CHECK_EVERY = 20  # idle polls between two looks for deliveries of dead processes
 _HOST = socket.gethostname()
@@ -91,8 +100,7 @@ class DeliveryWorker:
             self._pid = os.getpid()
             self.worker_id = f"{_HOST}:{self._pid}:{secrets.token_hex(4)}"
             _LIVE_WORKERS.add(self.worker_id)
-            self._session = requests.Session()
-            self._session.trust_env = False  # never through a proxy: the hosts are checked
+            self._session = _new_session()
             self._running = [
                 threading.Thread(target=self._run, name=f"b24emu-events-{index}", daemon=True)
                 for index in range(self.threads)]
@@ -129,7 +137,9 @@ class DeliveryWorker:
         stop, idle = self._stop, 0
         while not stop.is_set():
             try:
-                delivery = self.emulator.events.claim(self.worker_id, walltime.time())
+                # A read first: the claim takes the write lock, which idle threads should not.
+                delivery = (self.emulator.events.claim(self.worker_id, walltime.time())
+                            if self.emulator.events.has_queued() else None)
             except Exception:  # a locked or closed database: try again later
                 log.exception("claiming an event delivery failed")
                 delivery = None
@@ -171,7 +181,10 @@ class DeliveryWorker:
             base_url=delivery["base_url"], tokens=tokens, user_id=delivery["user_id"])
         body = payload.body(event=delivery["event_name"], handler_id=delivery["handler_id"],
                             data=delivery["data"], ts=now, auth=auth)
-        digest = token_hash(tokens["access_token"]) if tokens else None
+        digest = None  # the tokens issued for it, access then refresh: they go with it
+        if tokens:
+            issued = (tokens["access_token"], tokens.get("refresh_token"))
+            digest = " ".join(token_hash(token) for token in issued if token)
         started = walltime.perf_counter()
         http_status, answer, error = self._post(delivery["url"], body)
         duration = walltime.perf_counter() - started
@@ -183,8 +196,10 @@ class DeliveryWorker:
 
     def _post(self, url: str, body: str) -> tuple[int | None, str | None, str | None]:
         """POST the body: (HTTP status, start of the answer, error) — never raises."""
-        session = self._session or requests.Session()
+        session = self._session or _new_session()
         deadline = walltime.monotonic() + self.timeout
+        watch = _Deadline(self.timeout)
+        _CURRENT.deadline = watch
         try:
             with session.post(url, data=body.encode("ascii"), timeout=self.timeout,
                               allow_redirects=False, stream=True,
@@ -201,24 +216,33 @@ class DeliveryWorker:
                     if size >= RESPONSE_LIMIT:
                         break
                 text = b"".join(chunks)[:RESPONSE_LIMIT].decode("utf-8", "replace")
+                if watch.expired:  # the answer was cut short at the deadline
+                    raise requests.Timeout
                 return response.status_code, text, None
         except requests.Timeout:
             return None, None, f"timeout after {self.timeout:g} s"
-        except requests.ConnectionError as exc:
-            return None, None, f"connection failed: {_reason(exc)}"
-        except requests.RequestException as exc:
+        except Exception as exc:  # a socket shut down at the deadline fails in many ways
+            if watch.expired:
+                return None, None, f"timeout after {self.timeout:g} s"
+            if isinstance(exc, requests.ConnectionError):
+                return None, None, f"connection failed: {_reason(exc)}"
             return None, None, f"request failed: {_reason(exc)}"
+        finally:
+            _CURRENT.deadline = None
+            watch.close()
 
     def _finish(self, delivery: dict, status: str, sent_at: float, duration: float,
                 http_status: int | None, answer: str | None, error: str | None,
                 digest: str | None) -> None:
         emulator = self.emulator
-        emulator.events.finish(delivery["id"], status=status, sent_at=sent_at, duration=duration,
-                               http_status=http_status, response=answer, error=error,
-                               token_hash=digest)
+        if not emulator.events.finish(delivery["id"], status=status, sent_at=sent_at,
+                                      duration=duration, http_status=http_status,
+                                      response=answer, error=error, token_hash=digest):
+            return  # deleted while it was sent (a reset): it belongs to no journal any more
+        url = redact(delivery["url"])
         emulator.control.record({
             "portal": delivery["portal"], "request_id": f"event-{delivery['id']}",
-            "at": sent_at, "http_method": "POST", "path": delivery["url"],
+            "at": sent_at, "http_method": "POST", "path": url,
             "method": delivery["event_name"].lower(), "auth_type": "event",
             "credential": delivery["client_id"], "user_id": delivery["user_id"] or None,
             "client_ip": "", "status": http_status, "error": error,
@@ -227,8 +251,115 @@ class DeliveryWorker:
                        "response": None if answer is None else answer[:200]},
             "duration": duration,
         })
-        log.info("event %s => %s %s %s", delivery["event_name"], delivery["url"],
-                 http_status or "-", error or status)
+        log.info("event %s => %s %s %s", delivery["event_name"], url, http_status or "-",
+                 error or status)
+
+
+class _Deadline:
+    """The end of one delivery: a timer shuts down its sockets then, which ends any read or
+    write blocked on them. It holds a duplicate of each socket's descriptor until `close`, so
+    the shutdown always reaches this delivery's connection, never a descriptor reused since."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Shut this socket down at the deadline (at once if it has passed)."""
+        if sock is None:
+            return
+        try:
+            copy = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except OSError:
+            return
+        with self._lock:
+            self._sockets.append(copy)
+            expired = self.expired
+        if expired:
+            _shutdown(copy)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def close(self) -> None:
+        """The delivery is over: no shutdown any more; the duplicates are closed."""
+        self._timer.cancel()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            sock.close()
+
+
+_CURRENT = threading.local()  # `.deadline`: the _Deadline of the delivery this thread sends
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _WatchedMixin:
+    """A urllib3 connection whose socket the current delivery's deadline watches: from its
+    creation (connect, TLS handshake, sending) and, for a kept-alive one, when the answer is
+    read."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def getresponse(self, *args, **kwargs):
+        _watch(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+def _watch(sock) -> None:
+    deadline = getattr(_CURRENT, "deadline", None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool,
+                                                   "https": _WatchedHTTPSPool}
+
+
+def _new_session() -> requests.Session:
+    """A session whose connections the delivery deadline watches, never through a proxy (the
+    hosts are checked)."""
+    session = requests.Session()
+    session.trust_env = False
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, _WatchedAdapter())
+    return session
 
 
 def _stop_at_exit(worker_ref) -> None:

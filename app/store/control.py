@@ -215,9 +215,14 @@ class ControlStore:
         tables = ["notifications", "journal", "event_deliveries", "event_offline"]
         if everything:
             tables += ["faults", "rate_buckets", "operating_buckets", "stubs", "event_handlers"]
+        from b24emu.events.store import delete_deliveries
+
         removed = {}
         with self.database.write() as db:
             for table in tables:
+                if table == "event_deliveries":  # with the tokens issued for them
+                    removed[table] = delete_deliveries(db, "portal = ?", [portal])
+                    continue
                 removed[table] = db.execute(
                     f"DELETE FROM {table} WHERE portal = ?", [portal]).rowcount  # noqa: S608
             self._mark_armed(db)
