@@ -128,7 +128,9 @@ def snapshot(server) -> dict:
     hooks = [hook["url"] for portal in get("portals")["items"] for hook in portal["webhooks"]]
     return {"notifications": [(n["id"], n["read"]) for n in get("notifications")["items"]],
             "journal": len(get("journal")["items"]), "faults": get("faults")["items"],
-            "clock": (clock["frozen"], clock["offset"]), "webhooks": hooks}
+            "clock": (clock["frozen"], clock["offset"]), "webhooks": hooks,
+            "stubs": get("stubs")["items"],
+            "deliveries": len(get("events/deliveries")["items"])}
 
 
 def keep_me(server) -> None:
@@ -151,7 +153,7 @@ def test_a_page_of_another_origin_cannot_change_anything(chromium, server, attac
         page.goto(url)
         page.wait_for_function("window.fetched !== undefined", timeout=15000)
         fetched = page.evaluate("window.fetched")
-        deadline_wait(lambda: len(answered) >= 7, page)  # six fetches and the form
+        deadline_wait(lambda: len(answered) >= 10, page)  # nine fetches and the form
         # The fetches are opaque to the page (and their bodies to the browser's tools); the
         # form is a navigation, whose answer the browser keeps.
         seen = sorted((r.request.method, r.url[len(api):], r.status) for r in answered)
@@ -159,11 +161,13 @@ def test_a_page_of_another_origin_cannot_change_anything(chromium, server, attac
         form_answer = form.json()
     finally:
         context.close()
-    assert fetched == ["fulfilled"] * 6  # sent, and opaque to the page, as no-cors is
+    assert fetched == ["fulfilled"] * 9  # sent, and opaque to the page, as no-cors is
     assert seen == sorted([("POST", "/reset", 403), ("POST", "/faults", 403),
                            ("POST", "/clock", 403), ("POST", "/seed", 403),
-                           ("POST", "/notifications/read", 403), ("POST", "/reset", 403),
-                           ("POST", "/reset", 403)])
+                           ("POST", "/notifications/read", 403), ("POST", "/stubs", 403),
+                           ("POST", "/events", 403),
+                           ("POST", "/apps/local.emulator.app/install", 403),
+                           ("POST", "/reset", 403), ("POST", "/reset", 403)])
     assert form_answer["error"] == "forbidden_origin"
     assert f"Origin {url.rstrip('/')!r}" in form_answer["error_description"]
     assert snapshot(server) == before
