@@ -24,6 +24,11 @@ from b24emu.stubs.store import StubStore
 
 log = logging.getLogger("b24emu")
 PACKAGED_DEFAULT_FIXTURE = Path(__file__).parent / "testing" / "default.json"
+# How long a REST call's check may wait for another writer (another worker's call, usually well
+# under a millisecond) to let the write lock go before the call is sent to the pool instead.
+# Waiting on the event loop's thread costs less than the hand-off: at 10 connections `make
+# bench` measured about a third more calls per second than with no wait.
+QUICK_LOCK_WAIT = 0.005
 
 
 @dataclass
@@ -96,16 +101,17 @@ class Emulator:
 
     def calls_are_quick(self) -> bool:
         """Whether a REST call would now run without waiting on purpose or on another writer:
-        no fault or stub stored (either may sleep for its latency) and the write lock free at
-        this instant. The serving layer runs such a call on its event loop's thread, next, and
-        any other on its pool (`b24emu.server`). The control state read here is the one that
-        call's `sync` uses, so a fault armed by another process is never missed."""
+        no fault or stub stored (either may sleep for its latency) and the write lock free, or
+        let go within `QUICK_LOCK_WAIT` seconds. The serving layer runs such a call on its event
+        loop's thread, next, and any other on its pool (`b24emu.server`). The control state
+        read here is the one that call's `sync` uses, so a fault armed by another process is
+        never missed."""
         snapshot = self.control.snapshot()
         if snapshot.faults_armed or snapshot.stubs_stored:
             self._prefetched = None
             return False
         self._prefetched = (threading.get_ident(), snapshot)
-        return self.database.write_lock_free()
+        return self.database.write_lock_free(wait=QUICK_LOCK_WAIT)
 
     def sync(self):
         """Load the shared control state (clock, armed faults) at the start of a request."""

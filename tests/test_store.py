@@ -46,11 +46,62 @@ def test_failed_write_rolls_back_everything(database):
 
 
 def test_background_checkpoints_take_the_wal_out_of_requests(tmp_path):
+    """Every connection stops checkpointing inside its commits: those opened afterwards and
+    those already open (a server worker's event loop serves calls on the connection that
+    migrated the file; left on, every ~50th commit there checkpointed, a 10 ms call)."""
     database = Database(str(tmp_path / "cp.sqlite3"))
+    database.migrate()  # this thread's connection opens before the switch
+    opened_before = database.db.conn
+    assert opened_before.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    seen: list = []
+    other = threading.Thread(target=lambda: seen.append(database.db))  # kept: as if running
+    other.start()
+    other.join()
     thread = database.start_checkpointer(interval=0.01)
     assert thread.is_alive() and thread.daemon
-    database.migrate()  # this thread's connection opens after the switch
-    assert database.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert database.db.conn is opened_before
+    for conn in (opened_before, seen[0].conn):
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    later: list = []
+    other = threading.Thread(target=lambda: later.append(
+        database.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
+    other.start()
+    other.join()
+    assert later == [0]
+
+
+def _log_frames(database) -> int:
+    """Frames in the WAL's current log (not the file's size, which only ever grows)."""
+    return database.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+
+
+def test_a_copied_log_starts_again_from_the_beginning(tmp_path):
+    """The checkpointer's round copies the log into the database, the last pass under the
+    write lock, so the next writer starts the log over: the file stops growing under a steady
+    load and no writer waits for a TRUNCATE. A log that has not been restarting (over the
+    bound) is left for a TRUNCATE."""
+    import sqlite3
+
+    from b24emu.store.db import _copy_log
+
+    database = Database(str(tmp_path / "copy.sqlite3"))
+    database.migrate()
+    database.db.conn.execute("PRAGMA wal_autocheckpoint=0")
+    with database.write() as db:
+        db.execute("CREATE TABLE filler (x TEXT)")
+    for _ in range(20):
+        with database.write() as db:
+            db.execute("INSERT INTO filler VALUES (?)", ["x" * 5000])
+    size = database.wal_bytes()
+    checkpointer = sqlite3.connect(database.path, isolation_level=None)
+    assert not _copy_log(checkpointer, database.locked, most_frames=10)  # over the bound
+    assert _copy_log(checkpointer, database.locked, most_frames=10**6)
+    with database.write() as db:
+        db.execute("INSERT INTO filler VALUES (?)", ["y" * 5000])
+    assert _log_frames(database) < 20  # the one write, at the start of the log again
+    assert database.wal_bytes() == size
+    assert database.query("SELECT count(*) AS n FROM filler")[0]["n"] == 21
+    assert database.write_lock_free()
 
 
 def test_the_checkpointer_outlives_a_failed_round(tmp_path, monkeypatch):
@@ -128,6 +179,46 @@ def test_the_write_lock_probe_sees_every_holder_and_frees_none(tmp_path):
         assert not database.write_lock_free()
         fcntl.flock(other, fcntl.LOCK_UN)
         assert database.write_lock_free()
+    finally:
+        os.close(other)
+
+
+def test_a_waiting_probe_sees_the_lock_let_go_and_a_long_holder_costs_one_wait(tmp_path,
+                                                                                 monkeypatch):
+    """With `wait`, the probe looks again until the holder lets go (another worker's call is
+    done within a millisecond). Once a wait was in vain, later probes do not wait until the
+    lock has been seen free again, so a long holder stalls the event loop once."""
+    import b24emu.store.db as db_module
+
+    path = str(tmp_path / "wait.sqlite3")
+    database = Database(path)
+    database.migrate()
+    other = os.open(path + "-writelock", os.O_RDWR)  # as another process holds it
+    naps: list[float] = []
+
+    def let_go_while_waiting(seconds: float) -> None:
+        naps.append(seconds)
+        fcntl.flock(other, fcntl.LOCK_UN)
+
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        monkeypatch.setattr(db_module.time, "sleep", let_go_while_waiting)
+        assert database.write_lock_free(wait=60)
+        assert naps == [db_module.LOCK_POLL_SECONDS]
+        fcntl.flock(other, fcntl.LOCK_EX)
+        clock = iter([0.0, 0.004, 0.006])  # the monotonic readings of one wait of 5 ms
+        monkeypatch.setattr(db_module.time, "sleep", naps.append)
+        monkeypatch.setattr(db_module.time, "monotonic", lambda: next(clock))
+        assert not database.write_lock_free(wait=0.005)
+        assert len(naps) == 3  # looked again twice, then gave up
+        assert not database.write_lock_free(wait=60)  # no wait: the holder is a long one
+        assert len(naps) == 3
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert database.write_lock_free(wait=60)  # seen free: the next busy probe waits again
+        fcntl.flock(other, fcntl.LOCK_EX)
+        clock = iter([0.0, 0.01])
+        assert not database.write_lock_free(wait=0.005)
+        assert len(naps) == 4
     finally:
         os.close(other)
 
