@@ -139,3 +139,40 @@ def test_drained_buckets_are_deleted_and_a_full_one_is_kept(client, clock, emula
     assert rows == {"10.0.2.1", "10.0.3.0", "10.0.3.1", "10.0.3.2", "10.0.3.3"}
     assert [hit(client, "10.0.1.0") for _ in range(51)][-2:] == [400, 503]  # a fresh burst
     assert [hit(client, "10.0.2.1") for _ in range(31)][-2:] == [400, 503]  # 19.8 kept
+
+
+def test_the_early_check_reads_the_bucket_only_near_its_capacity(tmp_path):
+    """`fits` (a call's early check; `admit` decides) answers yes without a read while the
+    level this process last counted leaves room; near the capacity it reads the stored bucket,
+    so a full one is refused before the call runs. A bucket another worker filled is still
+    refused by `admit`."""
+    from b24emu.store.db import Database
+    from b24emu.store.limits import RateLimit, RateLimiter
+
+    database = Database(str(tmp_path / "bucket.sqlite3"))
+    database.migrate()
+    limiter = RateLimiter(database, RateLimit(capacity=5, drain=1))
+    reads: list[str] = []
+    database.db.conn.set_trace_callback(
+        lambda sql: reads.append(sql) if sql.startswith("SELECT level") else None)
+
+    def fits() -> bool:
+        reads.clear()
+        answer = limiter.fits("default", "10.0.0.1", 100.0)
+        return answer, len(reads)
+
+    assert fits() == (True, 1)  # nothing counted by this process yet: read
+    other = RateLimiter(database, limiter.limit)  # another worker
+    assert other.admit("default", "10.0.0.1", 100.0)
+    for _ in range(2):
+        assert limiter.admit("default", "10.0.0.1", 100.0)
+    assert fits() == (True, 0)  # level 3 of 5
+    assert limiter.admit("default", "10.0.0.1", 100.0)
+    assert fits() == (True, 1)  # level 4: close, read
+    assert limiter.admit("default", "10.0.0.1", 100.0)
+    assert fits() == (False, 1)  # full
+    reads.clear()
+    assert other.fits("default", "10.0.0.1", 100.0) and not reads  # it last counted level 1
+    assert not other.admit("default", "10.0.0.1", 100.0)  # the deciding check refuses
+    reads.clear()
+    assert not other.fits("default", "10.0.0.1", 100.0) and reads  # now it knows

@@ -7,6 +7,7 @@ inactive recipient gives `false`, not an error (Part A 8).
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from b24emu import php
 from b24emu.methods import attach as attach_rules
@@ -116,6 +117,12 @@ def app_key(call: Call) -> str:
     else:
         client_id = php.to_str(call.params.get("CLIENT_ID"))
         source = f"custom{client_id}" if client_id else ""
+    return _md5_prefix(source)
+
+
+@lru_cache(maxsize=256)
+def _md5_prefix(source: str) -> str:
+    """The first 5 hex of md5 (a caller sends the same CLIENT_ID call after call)."""
     return hashlib.md5(source.encode("utf-8")).hexdigest()[:5]
 
 

@@ -16,6 +16,7 @@ from b24emu.store.db import Database
 # A request exactly at the boundary is admitted even when float sums of times fall a hair short.
 EPSILON = 1e-9
 PRUNE_EVERY = 256  # every this many counted calls, drained buckets are deleted
+LAST_COUNTED_KEPT = 4096  # buckets whose last counted level a process remembers (for `fits`)
 PRESETS = {"standard": (50.0, 2.0), "enterprise": (250.0, 5.0), "off": None}
 
 
@@ -46,6 +47,9 @@ class RateLimiter:
         self.database = database
         self.limit = limit
         self._counted = 0  # calls counted by this process: every PRUNE_EVERY-th prunes
+        # (portal, client IP) -> (level, updated_at) as this process last counted it: a bucket
+        # only fills by counted calls, so the level now is at least that one drained to now.
+        self._last_counted: dict[tuple[str, str], tuple[float, float]] = {}
 
     def admit(self, portal: str, client_ip: str, now: float) -> bool:
         """True (and counted) if the request fits in the bucket, else False (not counted)."""
@@ -59,12 +63,18 @@ class RateLimiter:
             return self._admit(conn, portal, client_ip, now)
 
     def fits(self, portal: str, client_ip: str, now: float) -> bool:
-        """Whether a request would be admitted now, counting nothing (a read, no lock).
+        """Whether a request would be admitted now, counting nothing (no lock).
 
         A call whose writes join its unit of work is checked with this before it runs and
         counted with `admit` inside that unit's transaction, which `admit` re-checks: when
         another worker filled the bucket in between, the unit is rolled back and the call
-        refused, so the bucket admits exactly what it admits with `admit` alone."""
+        refused, so the bucket admits exactly what it admits with `admit` alone. So this is
+        only the early answer that spares a refused call its work: while the level this
+        process last counted leaves room for one more, the answer is yes without a read (the
+        usual case, well below the capacity); closer to it, the stored bucket is read."""
+        last = self._last_counted.get((portal, client_ip))
+        if last is not None and self.drained(last, now) + 2 <= self.limit.capacity:
+            return True
         row = self.database.db.conn.execute(
             "SELECT level, updated_at FROM rate_buckets WHERE portal = ? AND client_ip = ?",
             (portal, client_ip),
@@ -87,6 +97,9 @@ class RateLimiter:
             (portal, client_ip, level, max(now, row[1]) if row else now),
         )
         self._counted += 1
+        if len(self._last_counted) >= LAST_COUNTED_KEPT:
+            self._last_counted.clear()
+        self._last_counted[(portal, client_ip)] = (level, max(now, row[1]) if row else now)
         if self._counted % PRUNE_EVERY == 0:
             # A bucket untouched long enough to drain from full is empty, exactly as a missing
             # row: one row per client address ever seen would otherwise stay forever.
