@@ -50,6 +50,7 @@ QUICK_BODY_BYTES = 64 * 1024  # a REST call with a larger body runs on the pool
 SETTINGS_ENV = "B24EMU_SERVE_SETTINGS"  # the parent's settings, handed to the workers
 STREAM_KEY = "b24emu.stream_handoff"  # environ key: the event-stream view hands its watcher over
 log = logging.getLogger("b24emu")
+_STAYS = threading.Event()  # never set: the `gone` of a call run at once on the event loop
 _EARLY_SIGNALS: list[int] = []
 
 
@@ -92,8 +93,10 @@ class RsgiBridge:
             proto.response_bytes(status, answer_headers, body)
             return
         try:
-            body, more, left = await asyncio.wait_for(
-                _read_body(proto, scope.headers, self.max_body_bytes), self.body_timeout)
+            # A deadline on this task, not `wait_for`: that one wraps the read in a task of its
+            # own, one more task and one more turn of the event loop for every call.
+            async with asyncio.timeout(self.body_timeout):
+                body, more, left = await _read_body(proto, scope.headers, self.max_body_bytes)
         except TimeoutError:
             from b24emu.rest import errors
 
@@ -104,12 +107,13 @@ class RsgiBridge:
         if left:
             return  # the client went away before its request was whole: nothing to run
         environ = wsgi_environ(scope, headers, body, more)
-        gone = threading.Event()
         handed: list = []
         environ[STREAM_KEY] = handed.append
         if self._quick(scope.path, body, more):
+            gone = _STAYS  # it runs now: its client cannot have left before it starts
             answer = _call_wsgi(self.app, environ, gone)
         else:
+            gone = threading.Event()
             watch = None
             if self.running >= self.threads:
                 # It has to wait for a thread: if its client leaves meanwhile, it is not run.
@@ -129,6 +133,8 @@ class RsgiBridge:
             if handed and status == 200:
                 from b24emu.control.ui import stream_async
 
+                if gone is _STAYS:
+                    gone = threading.Event()
                 answer_headers = [(name, value) for name, value in answer_headers
                                   if name.lower() != "content-length"]
                 transport = proto.response_stream(status, answer_headers)
