@@ -608,3 +608,18 @@ def test_hostile_json_decodes_to_a_dict_or_is_refused_undecoded():
 def test_many_vars_and_appends_stay_bounded():
     assert len(parse_php_query(HOSTILE[3])) == 1000
     assert parse_php_query(HOSTILE[4])["a"] == [str(i) for i in range(1000)]
+
+
+def test_an_unclosed_string_of_escaped_quotes_is_counted_in_one_pass():
+    """The value count's second look (strings removed) must not rescan the body from every
+    quote: an unclosed string of 400,000 escaped quotes followed by commas took hours that way,
+    holding the worker's GIL. Run in a child process so that a regression fails instead of
+    hanging the suite; it needs well under a second."""
+    import subprocess
+    import sys
+
+    script = ("from b24emu.rest.params import decode_json_body\n"
+              "print(decode_json_body(b'\"' + b'\\\\\"' * 400_000 + b',' * 100_001))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "{}"  # not JSON (the string never closes): no parameters
