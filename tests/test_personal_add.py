@@ -193,6 +193,20 @@ class TestTagReplacement:
             "MP|" + hashlib.md5(b"other.app").hexdigest()[:5] + "|deploy",
         }
 
+    def test_a_huge_client_id_keys_its_tag_and_is_not_kept(self, rest, emulator):
+        """A long CLIENT_ID still names its own app key (the tag replaces only its own), and the
+        key cache keeps no such string: 256 of them would hold gigabytes in a worker."""
+        from b24emu.methods.im_notify import _md5_prefix
+
+        client_id = "c" * 100_000
+        _md5_prefix.cache_clear()
+        first = self.add(rest, 2, "deploy", extra={"CLIENT_ID": client_id})
+        second = self.add(rest, 2, "deploy", extra={"CLIENT_ID": client_id})
+        [row] = stored(emulator)
+        key = hashlib.md5(b"custom" + client_id.encode()).hexdigest()[:5]
+        assert (row["id"], row["notify_tag"]) == (second, f"MP|{key}|deploy") and first < second
+        assert _md5_prefix.cache_info().currsize == 0  # computed each time, never kept
+
     def test_same_app_from_another_user_replaces(self, rest, emulator):
         self.add(rest, 2, "deploy")
         latest = self.add(rest, 2, "deploy", code="bobimtoken", user=2)

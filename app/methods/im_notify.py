@@ -17,6 +17,7 @@ from b24emu.store.notifications import NOTIFY_FROM, NOTIFY_SYSTEM, NewNotificati
 
 MESSAGE_LIMIT = 20000  # CIMMessenger::MESSAGE_LIMIT (B 1.4)
 MESSAGE_CUT_SUFFIX = " (...)"
+CACHED_KEY_SOURCE = 256  # longest CLIENT_ID (with its prefix) whose app key is remembered
 
 
 @method("im.notify.personal.add", scope="im",
@@ -117,6 +118,8 @@ def app_key(call: Call) -> str:
     else:
         client_id = php.to_str(call.params.get("CLIENT_ID"))
         source = f"custom{client_id}" if client_id else ""
+    if len(source) > CACHED_KEY_SOURCE:  # a cache of 256 huge CLIENT_IDs would hold gigabytes
+        return _md5_prefix.__wrapped__(source)
     return _md5_prefix(source)
 
 
