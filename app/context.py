@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,7 +14,7 @@ from b24emu.events.worker import DeliveryWorker
 from b24emu.methods import REGISTRY
 from b24emu.methods.registry import Registry
 from b24emu.settings import ConfigError, Settings
-from b24emu.store.control import ControlStore, Snapshot
+from b24emu.store.control import ControlStore
 from b24emu.store.db import Database
 from b24emu.store.fixtures import load_fixture_file
 from b24emu.store.limits import OperatingLimiter, RateLimiter, parse_costs, rate_limit_for
@@ -48,7 +48,9 @@ class Emulator:
     stubs: StubStore | None = None
     events: EventStore | None = None  # event handlers, delivery and offline queues
     deliveries: DeliveryWorker | None = None  # this process's event delivery threads
-    _prefetched: tuple[int, Snapshot] | None = None  # (thread, state) `calls_are_quick` read
+    # What `calls_are_quick` read, per thread: only the thread that read it uses or drops it (a
+    # pool thread's `sync` must not take the event loop's away).
+    _prefetched: threading.local = field(default_factory=threading.local)
 
     @classmethod
     def open(cls, settings: Settings, clock=None, *, seed: bool = True) -> Emulator:
@@ -108,17 +110,16 @@ class Emulator:
         never missed."""
         snapshot = self.control.snapshot()
         if snapshot.faults_armed or snapshot.stubs_stored:
-            self._prefetched = None
+            self._prefetched.snapshot = None
             return False
-        self._prefetched = (threading.get_ident(), snapshot)
+        self._prefetched.snapshot = snapshot
         return self.database.write_lock_free(wait=QUICK_LOCK_WAIT)
 
     def sync(self):
         """Load the shared control state (clock, armed faults) at the start of a request."""
-        prefetched, self._prefetched = self._prefetched, None
-        if prefetched is not None and prefetched[0] == threading.get_ident():
-            snapshot = prefetched[1]
-        else:
+        local = self._prefetched
+        snapshot, local.snapshot = getattr(local, "snapshot", None), None
+        if snapshot is None:
             snapshot = self.control.snapshot()
         self.portals.check_version(snapshot.portals_version)
         self.clock.apply(snapshot.clock.frozen_at, snapshot.clock.offset)

@@ -155,7 +155,13 @@ class RsgiBridge:
         if more or len(body) > QUICK_BODY_BYTES or not path.startswith("/rest/"):
             return False
         method = path.rstrip("/").rpartition("/")[2].lower()  # as parse_rest_path reads it
-        return not method.startswith("batch") and self.quick()
+        if method.startswith("batch"):
+            return False
+        try:
+            return self.quick()
+        except Exception:  # noqa: BLE001 (e.g. the database busy: the pool's call answers it)
+            log.warning("quick-call check failed; the call runs on the pool", exc_info=True)
+            return False
 
 
 def head_refusal(path: str, query_string: str, headers) -> tuple[int, list, bytes] | None:

@@ -189,3 +189,20 @@ def test_a_failure_that_ended_the_transaction_is_raised_as_itself(emulator, unit
     assert not database.db.conn.in_transaction
     assert database._write_lock.acquire(blocking=False)
     database._write_lock.release()
+
+
+def test_the_state_a_quick_call_was_chosen_on_is_the_one_it_runs_with(emulator):
+    """`calls_are_quick` (the event loop's check) and that call's `sync` see one control state,
+    whatever other threads do in between: a pool thread's `sync` used to drop the event loop's
+    snapshot, so a fault armed meanwhile (latency up to 60 s) ran on the event loop."""
+    import threading
+
+    assert emulator.calls_are_quick()
+    other = threading.Thread(target=emulator.sync)  # a pool thread starting its own call
+    other.start()
+    other.join()
+    emulator.control.add_fault("default", method="*", error=None, description="",
+                               status=None, latency=30, times=None, probability=1.0,
+                               now=emulator.clock.now())
+    assert not emulator.sync().faults_armed  # the state the quick check decided on
+    assert emulator.sync().faults_armed  # the next call reads afresh
