@@ -6,8 +6,9 @@ A secret is cut to its first three characters (`devtoken` → `dev***`); one sho
 - **by position**: in a `/rest/…` path every segment between the user and the method is the
   webhook code, however many slashes separate them (`/rest/1//devtoken/…`);
 - **by name**: a parameter named like a credential (`CREDENTIAL_KEYS`, any case, at any depth, as
-  an array `auth[]=` too), from the query, a form or a JSON body, and inside batch `cmd` strings
-  (`"im.notify.personal.add?AUTH=…"`, percent-encoded names too);
+  an array `auth[]=` too, or nested under another name: `fields[PASSWORD]=`), from the query, a
+  form or a JSON body, and inside batch `cmd` strings (`"im.notify.personal.add?AUTH=…"`,
+  `"user.update?fields[PASSWORD]=…"`, percent-encoded names too);
 - **by value**: every secret found by the first two rules (and the bearer token) is masked
   wherever else it appears in the same entry or log text.
 
@@ -34,9 +35,16 @@ BATCH_KEY = "cmd"
 REST_PREFIX = "rest"
 # `name=value` and `"name": "value"` spellings of a credential inside free text (log lines).
 _NAMES = "|".join(sorted(CREDENTIAL_KEYS, key=len, reverse=True))
+# A name may close a bracket (`fields[password]=`, `fields%5Bpassword%5D=`) or be an array
+# (`auth[]=`, `auth%5B%5D=`).
 _TEXT_PAIR = re.compile(
-    r"""(?P<name>(?<![\w.])["']?(?:""" + _NAMES + r""")["']?)(?P<sep>\s*[=:]\s*["']?)"""
+    r"""(?P<name>(?:(?<![\w.])|(?<=%5[bB]))["']?(?:""" + _NAMES + r""")["']?"""
+    r"""(?:\]|%5[dD])?(?:\[\]|%5[bB]%5[dD])?)(?P<sep>\s*[=:]\s*["']?)"""
     r"""(?P<value>[^\s&"',;}\]]+)""", re.IGNORECASE)
+# `<password>value</password>`: a credential in an XML answer (`.xml` URLs).
+_TEXT_TAG = re.compile(
+    r"(?P<open><(?P<tag>" + _NAMES + r")(?:\s[^<>]*)?>)(?P<value>[^<]+)(?P<close></(?P=tag)\s*>)",
+    re.IGNORECASE)
 _TEXT_PATH = re.compile(r"(/rest/+[^/\s?#]+/+)([^/\s?#]+)(/+[^/\s?#]+)")
 
 
@@ -47,15 +55,20 @@ def mask(secret) -> str:
 
 
 def is_credential(name) -> bool:
-    """True for a parameter name that carries a credential (any case, PHP-normalised)."""
+    """True for a parameter name that carries a credential (any case, PHP-normalised): its
+    own (`auth`, `AUTH[]`) or any bracket segment of it (`fields[PASSWORD]`)."""
     return isinstance(name, str) and _kind(name)[1]
 
 
 @functools.lru_cache(maxsize=4096)
 def _kind(name: str) -> tuple[bool, bool]:
-    """(names a batch's `cmd`, names a credential) for one parameter name."""
-    base = name.lstrip(" ").split("[", 1)[0].replace(".", "_").replace(" ", "_").lower()
-    return name.lower() == BATCH_KEY, base in CREDENTIAL_KEYS
+    """(names a batch's `cmd`, names a credential) for one (decoded) parameter name: a
+    credential when its base or any `[segment]` is a credential key."""
+    base, _, rest = name.lstrip(" ").partition("[")
+    segments = [base, *(part.partition("]")[0] for part in rest.split("["))] if rest else [base]
+    secret = any(segment.strip(" ").replace(".", "_").replace(" ", "_").lower() in CREDENTIAL_KEYS
+                 for segment in segments)
+    return name.lower() == BATCH_KEY, secret
 
 
 def path(url_path: str, secrets: Iterable[str] = ()) -> str:
@@ -127,8 +140,11 @@ def _replace(text: str, searched: list[str]) -> str:
 
 def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Free text (a log line, a traceback) with credentials masked: the given secrets, webhook
-    codes in `/rest/<user>/<code>/<method>` paths and `name=value` credential pairs."""
+    codes in `/rest/<user>/<code>/<method>` paths, `name=value` credential pairs
+    (`fields[password]=` too) and `<name>value</name>` credential elements (XML)."""
     text = _TEXT_PATH.sub(lambda m: m.group(1) + _once(m.group(2)) + m.group(3), text)
+    text = _TEXT_TAG.sub(lambda m: m.group("open") + _once(m.group("value")) + m.group("close"),
+                         text)
     text = _TEXT_PAIR.sub(lambda m: m.group("name") + m.group("sep") + _once(m.group("value")),
                           text)
     return scrub(text, secrets)

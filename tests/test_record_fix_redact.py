@@ -1,0 +1,79 @@
+"""A credential nested under another name (`fields[PASSWORD]`) is masked however short, in the
+journal, inside batch `cmd` strings and in a recording; a credential element of an XML answer is
+masked; the recording proxy's log is filtered without `create_app`."""
+
+from __future__ import annotations
+
+import json
+
+from b24emu.record import recording as rec
+from b24emu.rest import redact
+
+SHORT = "hunter2"  # under 8 characters: only the name rule can hide it
+
+
+def test_a_nested_credential_name_is_masked_in_batch_commands():
+    values = {"cmd": {"a": "user.update?ID=1&fields[PASSWORD]=hunter2",
+                      "b": "user.update?ID=1&fields%5Bpassword%5D=hunter2&fields[NAME]=x",
+                      "c": "user.update?ID=1&fields[PASSWORD]=longpassword99"}}
+    shown = redact.params(values)
+    assert shown["cmd"] == {"a": "user.update?ID=1&fields[PASSWORD]=***",
+                            "b": "user.update?ID=1&fields%5Bpassword%5D=***&fields[NAME]=x",
+                            "c": "user.update?ID=1&fields[PASSWORD]=lon***"}
+    assert "longpassword99" in redact.secrets_of(values)
+    assert redact.is_credential("fields[PASSWORD]") and redact.is_credential("a[b][auth][]")
+    assert not redact.is_credential("fields[NAME]")
+
+
+def test_the_journal_masks_a_short_nested_credential(client, emulator):
+    client.post("/rest/1/devtoken/batch", json={"cmd": {
+        "a": "user.update?ID=1&fields[PASSWORD]=hunter2"}})
+    client.post("/rest/1/devtoken/user.update?fields%5BPASSWORD%5D=hunter2&ID=1")
+    entries = client.get("/_emulator/journal?limit=10").get_json()["items"]
+    text = json.dumps(entries)
+    assert SHORT not in text
+    batch = next(entry for entry in entries if entry["path"].endswith("/batch"))
+    assert batch["params"]["cmd"]["a"] == "user.update?ID=1&fields[PASSWORD]=***"
+
+
+def _entry(**request) -> dict:
+    options = {"method": "user.add", "segment": "user.add", "http_method": "POST",
+               "query": b"", "content_type": "", "body": b"", "form_pairs": None,
+               "status": 200, "answer_type": "application/json", "answer": b'{"result":1}'}
+    return rec.entry(**{**options, **request})
+
+
+def test_a_recording_masks_a_short_nested_credential_in_every_body():
+    form = _entry(content_type="application/x-www-form-urlencoded",
+                  body=b"fields[PASSWORD]=hunter2&fields[NAME]=x")
+    query = _entry(query=b"fields%5BPASSWORD%5D=hunter2&ID=1")
+    multipart = _entry(content_type="multipart/form-data; boundary=XX",
+                       body=b'--XX\r\nContent-Disposition: form-data; name="fields[PASSWORD]"'
+                            b"\r\n\r\nhunter2\r\n--XX--\r\n",
+                       form_pairs=[("fields[PASSWORD]", SHORT)])
+    batch = _entry(method="batch", segment="batch", content_type="application/json",
+                   body=json.dumps({"cmd": {"a": "user.add?fields[PASSWORD]=hunter2"}}).encode())
+    for call in (form, query, multipart, batch):
+        assert SHORT not in json.dumps(call), call
+    assert form["request"]["body"] == "fields[PASSWORD]=***&fields[NAME]=x"
+    assert query["request"]["query"] == "fields%5BPASSWORD%5D=***&ID=1"
+    assert batch["params"]["cmd"]["a"] == "user.add?fields[PASSWORD]=***"
+
+
+def test_credentials_in_an_xml_answer_are_masked():
+    xml = (b'<?xml version="1.0" encoding="utf-8"?><response><result>'
+           b"<application_token>x</application_token><AUTH>longaccesstoken1</AUTH>"
+           b"<name>Ada</name></result></response>")
+    call = _entry(segment="app.info.xml", answer_type="text/xml", answer=xml)
+    assert call["response_text"] == (
+        '<?xml version="1.0" encoding="utf-8"?><response><result>'
+        "<application_token>***</application_token><AUTH>lon***</AUTH>"
+        "<name>Ada</name></result></response>")
+    assert redact.scrub_text("<password a='1'>hunter2</password >") == (
+        "<password a='1'>***</password >")
+
+
+def test_a_nested_credential_pair_in_a_log_line_is_masked():
+    line = "GET /rest/user.add?fields%5BPASSWORD%5D=hunter2&fields[token]=abc&auth%5B%5D=zz"
+    assert redact.scrub_text(line) == (
+        "GET /rest/user.add?fields%5BPASSWORD%5D=***&fields[token]=***&auth%5B%5D=***")
