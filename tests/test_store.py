@@ -202,13 +202,13 @@ def test_a_waiting_probe_sees_the_lock_let_go_and_a_long_holder_costs_one_wait(t
 
     try:
         fcntl.flock(other, fcntl.LOCK_EX)
-        monkeypatch.setattr(db_module.time, "sleep", let_go_while_waiting)
+        monkeypatch.setattr(db_module, "_sleep", let_go_while_waiting)
         assert database.write_lock_free(wait=60)
         assert naps == [db_module.LOCK_POLL_SECONDS]
         fcntl.flock(other, fcntl.LOCK_EX)
         clock = iter([0.0, 0.004, 0.006])  # the monotonic readings of one wait of 5 ms
-        monkeypatch.setattr(db_module.time, "sleep", naps.append)
-        monkeypatch.setattr(db_module.time, "monotonic", lambda: next(clock))
+        monkeypatch.setattr(db_module, "_sleep", naps.append)
+        monkeypatch.setattr(db_module, "_monotonic", lambda: next(clock))
         assert not database.write_lock_free(wait=0.005)
         assert len(naps) == 3  # looked again twice, then gave up
         assert not database.write_lock_free(wait=60)  # no wait: the holder is a long one
@@ -277,3 +277,30 @@ def test_every_write_to_the_cached_portal_rows_tells_the_other_processes(emulato
     after_uninstall = version()
     emulator.portals.set_app_active("default", "local.emulator.app", True)
     assert len({before, after_uninstall, version()}) == 3
+
+
+def test_a_reader_holding_a_snapshot_keeps_the_truncate_back_briefly(tmp_path):
+    """A connection with an open read transaction (a database browser) keeps the WAL from being
+    emptied: the TRUNCATE says so (the checkpoint thread then rests) and leaves the write lock
+    free, instead of holding every writer for the busy timeout on every round."""
+    import sqlite3
+
+    from b24emu.store.db import TRUNCATE_WAIT_SECONDS, _truncate
+
+    database = Database(str(tmp_path / "pinned.sqlite3"))
+    database.migrate()
+    with database.write() as db:
+        db.execute("CREATE TABLE filler (x TEXT)")
+    reader = sqlite3.connect(database.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM filler").fetchone()  # holds its snapshot
+    with database.write() as db:
+        db.execute("INSERT INTO filler VALUES ('after the reader began')")
+    checkpointer = sqlite3.connect(database.path, timeout=TRUNCATE_WAIT_SECONDS,
+                                   isolation_level=None)
+    assert not _truncate(checkpointer, database.locked)
+    assert database.write_lock_free() and database.wal_bytes() > 0
+    reader.execute("COMMIT")
+    assert _truncate(checkpointer, database.locked)
+    assert database.wal_bytes() == 0
+    assert database.query("SELECT count(*) AS n FROM filler")[0]["n"] == 1

@@ -14,6 +14,7 @@ threads; with it, the next writer starts the moment the last one commits. The ke
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -24,6 +25,8 @@ from contextlib import contextmanager
 
 import sqlite_utils
 from b24emu.store.schema import MIGRATIONS
+
+log = logging.getLogger("b24emu")
 
 BUSY_TIMEOUT_SECONDS = 30
 # Pages of a new file. Every commit appends each page it changed, whole, to the WAL, and the
@@ -36,7 +39,15 @@ WAL_POLL_SECONDS = 0.05  # how often the checkpoint thread looks at the WAL's si
 WAL_FRAME_HEADER = 24  # bytes before each page in the WAL
 COPY_ROUNDS = 3  # lock-free checkpoint passes before the short one under the write lock
 SMALL_REMAINDER_FRAMES = 64  # left uncopied after a pass: small enough to copy under the lock
+TRUNCATE_WAIT_SECONDS = 0.02  # how long a TRUNCATE (under the write lock) waits for readers
+TRUNCATE_REST_ROUNDS = 10  # checkpoint rounds without a TRUNCATE after readers kept one back
 DEFAULT_WAL_LIMIT = 64 * 1024 * 1024  # the WAL stays below this (B24EMU_WAL_LIMIT_BYTES)
+
+
+# The lock probe's clock and nap, apart from `time`'s so that a test can steer them without
+# steering other threads (a checkpoint thread sleeps through `time.sleep` too).
+_monotonic = time.monotonic
+_sleep = time.sleep
 
 
 class _Pid:
@@ -100,14 +111,16 @@ class Database:
         waits 10 ms or more). Every `interval` this thread copies the log into the database
         (PASSIVE: no lock, writers go on meanwhile). A copy that reaches the end of the log lets
         the next writer start the log again from its beginning, so under a steady load the file
-        stops growing at about one interval's worth of writes and no writer waits. Only when
+        stops growing at a few intervals' worth of writes and no writer waits. Only when
         the log itself (not the file) is still over a quarter of `wal_limit` after a copy
         (readers kept it from restarting), or the file is over half of it (its size is looked
         at every `WAL_POLL_SECONDS`), or no write came since the last round, does it take the
         write lock and checkpoint with TRUNCATE, which empties the file. So the WAL stays below
-        `wal_limit` and is empty once the load ends. (Taking the lock for a TRUNCATE whenever
-        the file passed a quarter of the limit held every writer for 50-80 ms about once a
-        second at 1,000 adds a second.)
+        `wal_limit` and is empty once the load ends, unless a connection keeps a read
+        transaction open: then no checkpoint can reach the end of the log, the TRUNCATE gives up
+        after `TRUNCATE_WAIT_SECONDS` and is not tried again for `TRUNCATE_REST_ROUNDS` rounds.
+        (Taking the lock for a TRUNCATE whenever the file passed a quarter of the limit held
+        every writer for 50-80 ms about once a second at 1,000 adds a second.)
 
         A server worker calls this once; its connections, those already open (the one that
         migrated the file serves its event loop's calls) and those opened afterwards, turn
@@ -119,14 +132,19 @@ class Database:
                 handle.conn.execute("PRAGMA wal_autocheckpoint=0")
 
         def run() -> None:
-            conn = sqlite3.connect(self.path, timeout=1, isolation_level=None,
-                                   check_same_thread=False)
-            last_version, rounds = None, 0
+            conn = sqlite3.connect(self.path, timeout=TRUNCATE_WAIT_SECONDS,
+                                   isolation_level=None, check_same_thread=False)
+            last_version, rounds, resting = None, 0, 0
             while True:
                 time.sleep(WAL_POLL_SECONDS)  # a stat() per poll; SQLite only every interval
                 rounds += 1
                 size = self.wal_bytes()
-                if size <= wal_limit // 2 and rounds * WAL_POLL_SECONDS < interval:
+                due = rounds * WAL_POLL_SECONDS >= interval
+                if resting:  # readers kept the last TRUNCATE back: leave them be a while
+                    if due:
+                        resting, rounds = resting - 1, 0
+                    continue
+                if size <= wal_limit // 2 and not due:
                     continue
                 rounds = 0
                 try:
@@ -139,8 +157,11 @@ class Database:
                     if not idle and size <= wal_limit // 2 and _copy_log(
                             conn, self._exclusive, (wal_limit // 4) // frame_bytes):
                         continue
-                    with self._exclusive():
-                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    if not _truncate(conn, self._exclusive):
+                        resting = TRUNCATE_REST_ROUNDS
+                        log.warning("the WAL could not be emptied: a reader holds an old"
+                                    " snapshot open (it is tried again in %.0f s)",
+                                    TRUNCATE_REST_ROUNDS * interval)
                 except (sqlite3.Error, OSError):
                     continue  # busy, or the lock file not at hand: the next round does it
 
@@ -193,12 +214,12 @@ class Database:
                 return True
             if wait <= 0 or self._lock_long_held:
                 return False
-            now = time.monotonic()
+            now = _monotonic()
             deadline = now + wait if deadline is None else deadline
             if now >= deadline:
                 self._lock_long_held = True
                 return False
-            time.sleep(LOCK_POLL_SECONDS)
+            _sleep(LOCK_POLL_SECONDS)
 
     def _lock_free_now(self, lock_fd: int | None) -> bool:
         if not self._write_lock.acquire(blocking=False):
@@ -382,4 +403,14 @@ def _copy_log(conn: sqlite3.Connection, exclusive, most_frames: int) -> bool:
     with exclusive():
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     return True
+
+
+def _truncate(conn: sqlite3.Connection, exclusive) -> bool:
+    """Empty the WAL under the write lock; False when a reader's open snapshot kept it (SQLite
+    waits `TRUNCATE_WAIT_SECONDS` for readers, then gives up: writers wait that long at most).
+    A connection that keeps a read transaction open (a database browser, say) would otherwise
+    hold every writer for the busy timeout on every round."""
+    with exclusive():
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
