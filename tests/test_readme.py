@@ -39,6 +39,13 @@ def test_the_settings_table_gives_each_default_and_flag_as_the_code_has_them():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`B24EMU_"):
             rows[cells[0].strip("`")] = (cells[1].strip("`"), cells[2].strip("`"))
+    from b24emu.cli import build_parser
+
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]
+    setting_flags = {option for action in serve._actions for option in action.option_strings
+                     if option not in ("-h", "--help", "--detach", "--wait-timeout",
+                                       "--pid-file", "--log-file")}
+    assert setting_flags == {flag for flag, _ in rows.values() if flag}  # what serve takes
     defaults = Settings()
     for field in fields(Settings):
         flag, default = rows[f"B24EMU_{field.name.upper()}"]
