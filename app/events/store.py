@@ -17,7 +17,7 @@ from b24emu.store.db import Database
 QUEUED, SENDING, DELIVERED, FAILED, DROPPED = "queued", "sending", "delivered", "failed", "dropped"
 MAX_QUEUED = 10_000  # deliveries waiting in the whole database; more are recorded as dropped
 HISTORY_KEPT = 1_000  # finished deliveries kept per portal (older ones and their tokens go)
-TRIM_EVERY = 32  # a portal's history is trimmed when a delivery id is a multiple of this
+TRIM_EVERY = 32  # a portal's history is trimmed after every this many of its deliveries end
 RESPONSE_LIMIT = 1_000  # characters of a handler's answer kept
 OFFLINE_PAGE = 50  # event.offline.get default limit and event.offline.list page size
 
@@ -63,6 +63,11 @@ class EventStore:
 
     def __init__(self, database: Database):
         self.database = database
+        # Per portal: deliveries that ended (finished or dropped) in this process since its
+        # history was last trimmed. Counted per portal, so every portal is trimmed however the
+        # ids are shared out; per process, so with N processes a portal keeps at most about
+        # HISTORY_KEPT + N * TRIM_EVERY finished deliveries.
+        self._ended_since_trim: dict[str, int] = {}
 
     # --- handlers (event.bind, event.unbind, event.get) ---------------------------------------
 
@@ -140,8 +145,8 @@ class EventStore:
                  int(refresh_token), status, now,
                  None if status == QUEUED else f"queue full ({MAX_QUEUED} waiting)",
                  base_url]).lastrowid
-            if delivery_id % TRIM_EVERY == 0:
-                self._trim(db, handler.portal)
+            if status == DROPPED:
+                self._ended(db, handler.portal)
         return delivery_id, status
 
     def has_queued(self) -> bool:
@@ -181,9 +186,18 @@ class EventStore:
             if row is None:
                 _delete_tokens(db, (token_hash or "").split())
                 return False
-            if delivery_id % TRIM_EVERY == 0:
-                self._trim(db, row[0])
+            self._ended(db, row[0])
             return True
+
+    def _ended(self, db, portal: str) -> None:
+        """One more of the portal's deliveries ended: trim its history at every TRIM_EVERY-th.
+        `db`: the write transaction (its lock serializes the count within this process)."""
+        ended = self._ended_since_trim.get(portal, 0) + 1
+        if ended < TRIM_EVERY:
+            self._ended_since_trim[portal] = ended
+            return
+        self._ended_since_trim[portal] = 0
+        self._trim(db, portal)
 
     def _trim(self, db, portal: str) -> None:
         """Keep the newest HISTORY_KEPT finished deliveries; drop older ones and their tokens."""
@@ -273,12 +287,6 @@ class EventStore:
                f" {where} ORDER BY {order} LIMIT ? OFFSET ?")
         return [_offline(row) for row in self.database.query(
             sql, (portal, client_id, *args, limit, offset))]
-
-    def offline_count(self, portal: str, client_id: str, *, where: str, args: list) -> int:
-        """How many offline records of an app match."""
-        sql = ("SELECT count(*) AS n FROM event_offline WHERE portal = ? AND client_id = ? AND"  # noqa: S608
-               f" {where}")
-        return self.database.query(sql, (portal, client_id, *args))[0]["n"]
 
     def offline_clear(self, portal: str, client_id: str, connector_id: str, process_id: str, *,
                       ids: list[int] | None = None, message_ids: list[str] | None = None) -> int:
