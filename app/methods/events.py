@@ -252,12 +252,15 @@ def event_offline_get(call: Call) -> dict:
     default_order = {"TIMESTAMP_X": "ASC"}
     return_process_id = not clear
     if process_id is None:
-        free = _pick(call, scope, [connector, int(with_errors), ""], GET_FIELDS, default_order,
-                     limit=limit)
-        process_id = events.offline_reserve(
-            caller.portal, caller.client_id, connector, error=with_errors, where=_EVERY_ID,
-            args=[json.dumps([item["ID"] for item in free.items])], order="id ASC",
-            limit=limit)
+        # Picked and reserved in one write transaction: a consumer in another thread or process
+        # cannot reserve the picked records in between (this call would get none of them).
+        with events.database.write():
+            free = _pick(call, scope, [connector, int(with_errors), ""], GET_FIELDS,
+                         default_order, limit=limit)
+            process_id = events.offline_reserve(
+                caller.portal, caller.client_id, connector, error=with_errors, where=_EVERY_ID,
+                args=[json.dumps([item["ID"] for item in free.items])], order="id ASC",
+                limit=limit)
     else:
         return_process_id = True
     page = _pick(call, scope, [connector, int(with_errors), process_id], GET_FIELDS,
