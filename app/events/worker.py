@@ -10,9 +10,11 @@ HTTP status and the first characters of the answer, both on the delivery and in 
 
 The timeout bounds the whole delivery, not each read: at the deadline a timer shuts down the
 delivery's socket, so a handler that sends its headers or its answer a byte at a time (or drags
-out the TLS handshake) cannot hold a delivery thread longer than the timeout. Resolving the host
-name and each connection attempt have the timeout of their own; a socket connected after the
-deadline is shut down at once.
+out the TLS handshake) cannot hold a delivery thread longer than the timeout, once connected.
+Connecting is not bounded by that deadline: resolving the host name (getaddrinfo) has no timeout
+at all, and each address the name resolves to gets a connection attempt of the full timeout, so
+a slow resolver or several unreachable addresses make a delivery last longer; a socket connected
+after the deadline is shut down at once.
 
 Retries: none. A portal's queue server sends an event once; "if your server does not respond or
 returns an error, the Bitrix24 queue server will log the failure but will not resend the event"
@@ -156,8 +158,12 @@ class DeliveryWorker:
                 self.deliver(delivery)
             except Exception:
                 log.exception("event delivery %s failed unexpectedly", delivery["id"])
-                self._finish(delivery, FAILED, self.emulator.clock.now(), 0.0, None, None,
-                             "internal error", None)
+                try:  # recorded as failed, and the tokens issued for it (if any) deleted
+                    self._finish(delivery, FAILED, self.emulator.clock.now(), 0.0, None, None,
+                                 "internal error", delivery.get("token_hash"))
+                except Exception:  # a locked or closed database: this thread goes on
+                    log.exception("recording event delivery %s as failed failed",
+                                  delivery["id"])
 
     def deliver(self, delivery: dict) -> None:
         """Send one claimed delivery and record its outcome."""
@@ -170,21 +176,21 @@ class DeliveryWorker:
             self._finish(delivery, FAILED, now, 0.0, None, None, error.description, None)
             return
         app = emulator.portals.app(delivery["portal"], delivery["client_id"])
-        tokens = None
+        tokens = digest = None  # digest: the tokens issued for it, access then refresh
         if delivery["user_id"]:
             tokens = emulator.portals.issue_tokens(
                 delivery["portal"], delivery["client_id"], delivery["user_id"], now,
                 refresh=bool(delivery["refresh_token"]))
+            issued = (tokens["access_token"], tokens.get("refresh_token"))
+            digest = " ".join(token_hash(token) for token in issued if token)
+            # They go with the delivery; _run's fallback deletes them should anything raise.
+            delivery["token_hash"] = digest
         auth = payload.auth_block(
             portal=delivery["portal"], client_id=delivery["client_id"],
             application_token=(app or {}).get("application_token") or "",
             base_url=delivery["base_url"], tokens=tokens, user_id=delivery["user_id"])
         body = payload.body(event=delivery["event_name"], handler_id=delivery["handler_id"],
                             data=delivery["data"], ts=now, auth=auth)
-        digest = None  # the tokens issued for it, access then refresh: they go with it
-        if tokens:
-            issued = (tokens["access_token"], tokens.get("refresh_token"))
-            digest = " ".join(token_hash(token) for token in issued if token)
         started = walltime.perf_counter()
         http_status, answer, error = self._post(delivery["url"], body)
         duration = walltime.perf_counter() - started
@@ -196,7 +202,8 @@ class DeliveryWorker:
 
     def _post(self, url: str, body: str) -> tuple[int | None, str | None, str | None]:
         """POST the body: (HTTP status, start of the answer, error) — never raises."""
-        session = self._session or _new_session()
+        own_session = self._session is None  # not started (a direct call): closed here
+        session = _new_session() if own_session else self._session
         deadline = walltime.monotonic() + self.timeout
         watch = _Deadline(self.timeout)
         _CURRENT.deadline = watch
@@ -230,6 +237,8 @@ class DeliveryWorker:
         finally:
             _CURRENT.deadline = None
             watch.close()
+            if own_session:
+                session.close()
 
     def _finish(self, delivery: dict, status: str, sent_at: float, duration: float,
                 http_status: int | None, answer: str | None, error: str | None,
