@@ -44,15 +44,18 @@ class HandlerServer:
                 owner.release.wait(30)
                 status, text = owner.answer(params)
                 body = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if not owner.trickle:
-                    self.wfile.write(body)
-                for index in range(len(body) if owner.trickle else 0):
-                    self.wfile.write(body[index:index + 1])
-                    self.wfile.flush()
-                    time.sleep(owner.trickle)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if not owner.trickle:
+                        self.wfile.write(body)
+                    for index in range(len(body) if owner.trickle else 0):
+                        self.wfile.write(body[index:index + 1])
+                        self.wfile.flush()
+                        time.sleep(owner.trickle)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the emulator gave up at its deadline and closed the connection
 
             def log_message(self, *args):
                 pass
@@ -213,9 +216,8 @@ def test_a_handler_trickling_its_answer_fails_when_the_timeout_is_up(b24emu, han
     handler.answer = lambda params: (200, "x" * 1000)
     handler.trickle = 0.05  # a byte every 50 ms: each read is in time, the whole is not
     bind(b24emu, "ONCRMDEALADD", handler.url)
-    started = time.monotonic()
     [delivery] = b24emu.fire_event("ONCRMDEALADD", {"FIELDS": {"ID": 1}})["deliveries"]
-    assert time.monotonic() - started < 5
+    # A timeout per read would let the whole answer in (in 50 s): delivered, not failed.
     assert (delivery["status"], delivery["error"]) == ("failed", "timeout after 0.5 s")
 
 
