@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -14,78 +15,17 @@ from tests.conftest import ROOT
 
 pytest_plugins = ["pytester"]
 
-# The complete example of the README's "pytest plugin" section, verbatim.
-EXAMPLE = '''
-import pytest
-import requests
-
-
-def send(b24emu, **params):
-    return requests.post(b24emu.webhook_url + "im.notify.personal.add.json", json=params)
-
-
-def test_build_notification_is_stored(b24emu):
-    reply = send(b24emu, USER_ID=2, MESSAGE="Build [B]#42[/B] passed", TAG="build-42",
-                 ATTACH=[{"MESSAGE": "all green"}])
-    assert reply.status_code == 200
-    new_id = reply.json()["result"]
-
-    [note] = b24emu.notifications(recipient=2)
-    assert note["id"] == new_id
-    assert note["message"] == "Build [B]#42[/B] passed"
-    assert note["tag"] == "build-42" and note["read"] is False
-    assert note["attach"]["BLOCKS"] == [{"MESSAGE": "all green"}]
-
-    send(b24emu, USER_ID=2, MESSAGE="Build #42 deployed", TAG="build-42")
-    assert [n["message"] for n in b24emu.notifications(tag="build-42")] == ["Build #42 deployed"]
-
-
-def test_rate_limit_fault_is_a_503(b24emu):
-    b24emu.fault("im.notify.personal.add", "QUERY_LIMIT_EXCEEDED", times=1)
-    refused = send(b24emu, USER_ID=2, MESSAGE="hi")
-    assert refused.status_code == 503
-    assert refused.json() == {"error": "QUERY_LIMIT_EXCEEDED",
-                              "error_description": "Too many requests"}
-    assert send(b24emu, USER_ID=2, MESSAGE="hi").status_code == 200  # the fault fired once
-    assert b24emu.count(recipient=2) == 1
-
-
-@pytest.mark.b24emu(clock="2026-03-01T09:00:00+00:00")  # frozen at this instant
-def test_the_clock_moves_only_when_told(b24emu):
-    oauth = {"auth": b24emu.oauth_token, "USER_ID": 2, "MESSAGE": "hi"}
-    first = requests.post(b24emu.oauth_url + "im.notify.personal.add", json=oauth).json()
-    assert first["time"]["date_start"] == "2026-03-01T09:00:00+00:00"
-
-    b24emu.advance_clock(3600)
-    second = requests.post(b24emu.oauth_url + "im.notify.personal.add", json=oauth).json()
-    assert second["time"]["date_start"] == "2026-03-01T10:00:00+00:00"
-    assert [n["created"] for n in b24emu.notifications()] == [
-        "2026-03-01T10:00:00+00:00", "2026-03-01T09:00:00+00:00"]
-
-    b24emu.set_clock("2100-01-01T00:00:00+00:00")  # after the token's expiry
-    expired = requests.post(b24emu.oauth_url + "im.notify.personal.add", json=oauth)
-    assert (expired.status_code, expired.json()["error"]) == (401, "expired_token")
-
-
-@pytest.mark.b24emu(rate_limit="standard", clock="frozen")
-def test_the_portal_rate_limit_when_asked_for(b24emu):
-    statuses = [send(b24emu, USER_ID=2, MESSAGE=f"n{i}").status_code for i in range(55)]
-    assert statuses == [200] * 50 + [503] * 5
-    b24emu.advance_clock(5)  # the bucket drains 2 per second
-    assert send(b24emu, USER_ID=2, MESSAGE="later").status_code == 200
-
-
-def test_reset_forgets_everything(b24emu):
-    send(b24emu, USER_ID=2, MESSAGE="hi")
-    b24emu.fault("*", "INTERNAL_SERVER_ERROR")
-    b24emu.reset()
-    assert b24emu.notifications() == [] and b24emu.client.faults() == []
-    assert send(b24emu, USER_ID=2, MESSAGE="again").status_code == 200
-'''
+def readme_example() -> str:
+    """The complete example of the README's pytest plugin section, taken from the README."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("A complete example (it runs as is with `pytest`")
+    return re.search(r"```python\n(.*?)```", readme[start:], re.DOTALL).group(1)
 
 
 def test_the_readme_example_passes_in_a_fresh_process(pytester):
-    pytester.makepyfile(test_example=EXAMPLE)
+    example = readme_example()
+    assert "def test_build_notification_is_stored(b24emu):" in example
+    pytester.makepyfile(test_example=example)
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
 
