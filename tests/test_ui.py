@@ -8,8 +8,6 @@ stream's lifetime are checked without waiting.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 
 import pytest
@@ -215,20 +213,17 @@ def test_the_stream_ends_when_the_client_goes_away(emulator):
 
 
 def test_a_stopping_worker_ends_its_streams(emulator):
-    calls = []
-    previous = signal.signal(signal.SIGUSR1, lambda number, frame: calls.append(number))
+    """Once the worker begins to stop (`SHUTTING_DOWN`, set by its stop signal's handler), an
+    open stream ends at its next tick and frees its place."""
     try:
-        ui.end_streams_on_exit(None, signals=(signal.SIGUSR1,))
         fake = FakeTime()
         watcher = ui.RecipientWatcher(emulator.database.path, "default", 2)
         generator = ui._stream(watcher, None, clock=fake.clock, sleep=fake.sleep)
         assert parse(next(generator))[0] == "ready"
-        os.kill(os.getpid(), signal.SIGUSR1)
-        assert calls == [signal.SIGUSR1]  # the worker's own handler still runs
+        ui.SHUTTING_DOWN.set()
         assert list(generator) == []
-        assert fake.slept == 1
+        assert fake.slept == 1 and watcher.closed
     finally:
-        signal.signal(signal.SIGUSR1, previous)
         ui.SHUTTING_DOWN.clear()
 
 
@@ -271,3 +266,27 @@ def emulator_add(emulator, message: str) -> int:
         portal="default", recipient_id=2, sender_id=1, notify_type=2, message=message,
         message_out="", notify_tag="", notify_sub_tag="", attach=None, created_at=0.0,
         method="im.notify.personal.add", auth_type="webhook", credential="1", request_id=""))
+
+
+def test_a_worker_serves_a_bounded_number_of_open_pages(client, emulator, monkeypatch):
+    """Each open page holds an SQLite connection and re-reads its recipient after commits: past
+    `MAX_OPEN_STREAMS` a page gets a 503 (its EventSource tries again), and a closed page frees
+    its place."""
+    monkeypatch.setattr(ui, "MAX_OPEN_STREAMS", ui.RecipientWatcher._open + 2)
+    path = emulator.database.path
+    first = ui.RecipientWatcher(path, "default", 2)
+    second = ui.RecipientWatcher(path, "default", 2)
+    refused = client.get("/_emulator/ui/events?portal=default&recipient=2")
+    assert refused.status_code == 503
+    assert refused.get_json() == {
+        "error": "too_many_streams",
+        "error_description": f"{ui.MAX_OPEN_STREAMS} inbox pages are open on this worker already"}
+    second.close()
+    second.close()  # twice: counted once
+    monkeypatch.setattr(ui, "LIFETIME_SECONDS", 0)
+    assert client.get("/_emulator/ui/events?portal=default&recipient=2").status_code == 200
+    first.close()
+    third = ui.RecipientWatcher(path, "default", 2)
+    fourth = ui.RecipientWatcher(path, "default", 2)
+    third.close()
+    fourth.close()

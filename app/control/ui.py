@@ -20,8 +20,10 @@ shutdown; EventSource then reconnects and the page reloads its list on the new `
 
 Under `b24emu serve` the view only checks the request and hands its watcher to the server, which
 streams it from a coroutine (`stream_async`): an open page holds no thread. Under a plain WSGI
-server (the pytest plugin's, or gunicorn with `end_streams_on_exit` as its `post_worker_init`
-hook) the view's generator `_stream` is the body and holds a thread while the page is open.
+server (the pytest plugin's) the view's generator `_stream` is the body and holds a thread
+while the page is open. A worker serves at most `MAX_OPEN_STREAMS` pages at once (each holds an
+SQLite connection and re-reads its recipient's newest rows after a commit); past that a page
+gets a 503 and its EventSource tries again later.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import select
-import signal
 import socket
 import sqlite3
 import threading
@@ -49,6 +50,7 @@ WATCH_WINDOW = 500  # newest notifications a page's stream compares: more than t
 HEARTBEAT_SECONDS = 15.0
 LIFETIME_SECONDS = 300.0
 RETRY_MILLISECONDS = 2000
+MAX_OPEN_STREAMS = 256  # open inbox pages per worker process (each holds an SQLite connection)
 SHUTTING_DOWN = threading.Event()  # set when this worker process begins to stop
 
 
@@ -78,7 +80,11 @@ def events():
     valid = recipient.isascii() and recipient.isdigit() and len(recipient) <= 18
     if not valid or int(recipient) < 1:
         return _error(400, "invalid_recipient", "recipient must be a user id (an integer >= 1)")
-    watcher = RecipientWatcher(emulator.database.path, portal, int(recipient))
+    try:
+        watcher = RecipientWatcher(emulator.database.path, portal, int(recipient))
+    except TooManyStreams:
+        return _error(503, "too_many_streams",
+                      f"{MAX_OPEN_STREAMS} inbox pages are open on this worker already")
     handoff = request.environ.get("b24emu.stream_handoff")
     if handoff is not None:
         handoff(watcher)  # the async server streams it from its event loop (`stream_async`)
@@ -91,15 +97,33 @@ def events():
     return response
 
 
+class TooManyStreams(Exception):
+    """`MAX_OPEN_STREAMS` watchers are open in this process."""
+
+
 class RecipientWatcher:
-    """One recipient's notification ids and read flags, seen through a connection of its own."""
+    """One recipient's notification ids and read flags, seen through a connection of its own.
+    At most `MAX_OPEN_STREAMS` are open in a process at once."""
+
+    _open = 0
+    _open_lock = threading.Lock()
 
     def __init__(self, path: str, portal: str, recipient_id: int):
+        with RecipientWatcher._open_lock:
+            if RecipientWatcher._open >= MAX_OPEN_STREAMS:
+                raise TooManyStreams()
+            RecipientWatcher._open += 1
+        self.closed = False
         self.portal, self.recipient_id = portal, recipient_id
-        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                    check_same_thread=False)
-        self.version = None
-        self.known = self._read_state()
+        self.conn = None
+        try:
+            self.conn = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                        check_same_thread=False)
+            self.version = None
+            self.known = self._read_state()
+        except BaseException:
+            self.close()
+            raise
 
     def _data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -144,7 +168,13 @@ class RecipientWatcher:
         return found
 
     def close(self) -> None:
-        self.conn.close()
+        with RecipientWatcher._open_lock:
+            if self.closed:
+                return
+            self.closed = True
+            RecipientWatcher._open -= 1
+        if self.conn is not None:
+            self.conn.close()
 
 
 def _stream(watcher: RecipientWatcher, client, *, clock=time.monotonic, sleep=time.sleep):
@@ -199,27 +229,6 @@ async def stream_async(watcher: RecipientWatcher, send_bytes, gone, *, clock=tim
         pass  # the client went away mid-write (granian raises a RuntimeError then)
     finally:
         watcher.close()
-
-
-def end_streams_on_exit(worker=None, signals=(signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)):
-    """gunicorn's `post_worker_init` hook: a stop signal ends this worker's event streams.
-
-    A stopping worker waits for its running requests; without this an open inbox page would hold
-    the stop for the whole graceful timeout. The worker's own handlers still run afterwards.
-    Must be called in the worker's main thread (where gunicorn runs that hook).
-    """
-    for number in signals:
-        previous = signal.getsignal(number)
-        if callable(previous):
-            signal.signal(number, _chained(previous))
-
-
-def _chained(previous):
-    def handler(number, frame):
-        SHUTTING_DOWN.set()
-        return previous(number, frame)
-
-    return handler
 
 
 def _event(name: str, data: dict, *, retry: int | None = None) -> str:
