@@ -665,11 +665,19 @@ def record_command(args: argparse.Namespace) -> int:
         proxy = RecordingProxy(args.upstream, args.out, token=args.upstream_token)
     except UpstreamError as error:
         raise UsageError(str(error)) from None
+    try:  # listen first: a busy port must not cost an existing --out file its calls
+        proxy.bind(args.host, args.port)
     except OSError as error:
+        raise UsageError(f"--port {args.port}: {error.strerror or error}; "
+                         f"{args.out} left as it was") from None
+    try:
+        proxy.open()
+    except OSError as error:
+        proxy.stop()
         raise UsageError(f"--out {args.out}: {error.strerror or error}") from None
     print(f"b24emu record: http://{args.host}:{args.port}/rest/<method> -> "
           f"{proxy.recording['upstream']} ({proxy.auth}); writing {args.out}", flush=True)
-    proxy.serve_forever(args.host, args.port)
+    proxy.serve_forever()
     print(f"recorded {len(proxy.recording['calls'])} calls to {args.out}")
     return 0
 

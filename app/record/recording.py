@@ -23,7 +23,9 @@ every kind of body (JSON, form, multipart), `params` and the answer.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote_plus, unquote_plus
@@ -232,27 +234,52 @@ def _mask_body(body: bytes, kind: str, content_type: str, secrets) -> str:
 
 
 class RecordingWriter:
-    """Appends calls to a recording: one line each, flushed, at most `max_bytes` in all."""
+    """Appends calls to a recording: one line each, at most `max_bytes` in all.
+
+    Each line goes to the file in one unbuffered write (no flush needed, nothing held back). A
+    write that fails (disk full, the file closed) sets `error`, cuts the file back to its last
+    complete line and ends the writing: `append` returns False from then on."""
 
     def __init__(self, path: str | Path, head: dict, max_bytes: int):
         self.path = Path(path)
         self.max_bytes = max_bytes
-        first = json.dumps(head, ensure_ascii=False) + "\n"
-        self._file = self.path.open("w", encoding="utf-8")
-        self._file.write(first)
-        self._file.flush()
-        self.size = len(first.encode("utf-8"))
+        self.error: OSError | ValueError | None = None
+        first = (json.dumps(head, ensure_ascii=False) + "\n").encode("utf-8")
+        self._file = self.path.open("wb", buffering=0)
+        try:
+            self._write(first)
+        except BaseException:
+            self._file.close()
+            raise
+        self.size = len(first)
 
     def append(self, call: dict) -> bool:
-        """Write one call; False (nothing written) when it would pass `max_bytes`."""
-        line = json.dumps(call, ensure_ascii=False, separators=(",", ":")) + "\n"
-        size = len(line.encode("utf-8"))
-        if self.size + size > self.max_bytes:
+        """Write one call; False (nothing written) when it would pass `max_bytes` or the file
+        cannot be written (`error`)."""
+        if self.error is not None:
             return False
-        self._file.write(line)
-        self._file.flush()
-        self.size += size
+        line = (json.dumps(call, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        if self.size + len(line) > self.max_bytes:
+            return False
+        try:
+            self._write(line)
+        except (OSError, ValueError) as error:
+            self.error = error
+            try:  # no partial line is left behind
+                os.ftruncate(self._file.fileno(), self.size)
+            except (OSError, ValueError):
+                pass
+            return False
+        self.size += len(line)
         return True
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = self._file.write(view)
+            if not written:
+                raise OSError(errno.EIO, "nothing written")
+            view = view[written:]
 
     def close(self) -> None:
         self._file.close()

@@ -1,0 +1,177 @@
+"""The recording proxy under trouble: a busy port, a full disk, a closed file, a full recording,
+a redirect naming the webhook, credentials in the upstream URL, a silent client."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import socket
+import threading
+
+import pytest
+import requests
+from b24emu.cli import main
+from b24emu.record import proxy as proxy_module
+from b24emu.record.proxy import RecordingProxy
+from b24emu.record.recording import load
+from b24emu.rest.redact import RedactingFilter
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+LOGGERS = ("b24emu.record", "werkzeug", "b24emu")
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture
+def portal():
+    """A bare portal: answers `{"result": true}`, or a redirect to `state["location"]`."""
+    received: list[dict] = []
+    state: dict = {"location": None}
+
+    def app(environ, start_response):
+        request = Request(environ)
+        received.append({"path": request.path,
+                         "authorization": request.headers.get("Authorization")})
+        if state["location"]:
+            response = Response("", 302, {"Location": state["location"]})
+        else:
+            response = Response(b'{"result": true}', content_type="application/json")
+        return response(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.received, server.state = received, state
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_busy_port_leaves_an_existing_recording_as_it_was(tmp_path, capsys, monkeypatch):
+    for name in LOGGERS:  # as in a fresh `b24emu record` process: no filters yet
+        monkeypatch.setattr(logging.getLogger(name), "filters", [])
+    out = tmp_path / "keep.json"
+    out.write_text('{"format": "b24emu-recording", "version": 2}\n{"method": "profile"}\n')
+    before = out.read_bytes()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        code = main(["record", "--upstream", "http://127.0.0.1:9/rest/1/hookcode99/",
+                     "--out", str(out), "--port", str(port)])
+    finally:
+        busy.close()
+    assert code == 2
+    assert f"--port {port}" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    # the record command masks its log without create_app
+    for name in LOGGERS:
+        assert any(isinstance(f, RedactingFilter) for f in logging.getLogger(name).filters), name
+
+
+class _DiskFull:
+    """A file whose next write stores half its bytes, then fails as a full disk does."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def write(self, data):
+        self.real.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self):
+        self.real.flush()
+
+    def fileno(self):
+        return self.real.fileno()
+
+    def close(self):
+        self.real.close()
+
+
+def test_a_failed_write_still_answers_the_client_and_leaves_complete_lines(portal, tmp_path,
+                                                                          caplog):
+    out = tmp_path / "full-disk.json"
+    proxy = RecordingProxy(f"{portal.url}/rest/1/hookcode99/", out).start()
+    try:
+        first = requests.get(f"{proxy.url}/rest/user.current")
+        proxy._writer._file = _DiskFull(proxy._writer._file)
+        with caplog.at_level(logging.INFO, logger="b24emu.record"):
+            second = requests.get(f"{proxy.url}/rest/profile")
+            third = requests.get(f"{proxy.url}/rest/server.time")
+    finally:
+        proxy.stop()
+    for answer in (first, second, third):
+        assert (answer.status_code, answer.json()) == (200, {"result": True})
+    assert len(portal.received) == 3
+    text = out.read_text()
+    assert text.endswith("\n") and len(text.splitlines()) == 2  # the header and one whole call
+    assert [call["method"] for call in load(out)["calls"]] == ["user.current"]
+    stopped = [r for r in caplog.records if "recording stopped" in r.getMessage()]
+    assert len(stopped) == 1 and "No space left on device" in stopped[0].getMessage()
+
+
+def test_a_closed_recording_still_forwards(portal, tmp_path):
+    out = tmp_path / "closed.json"
+    proxy = RecordingProxy(f"{portal.url}/rest/1/hookcode99/", out).start()
+    try:
+        proxy._writer.close()  # as after a failed close: writes raise ValueError
+        answer = requests.get(f"{proxy.url}/rest/profile")
+    finally:
+        proxy.stop()
+    assert (answer.status_code, answer.json()) == (200, {"result": True})
+    assert load(out)["calls"] == []
+
+
+def test_a_full_recording_prepares_nothing_for_later_calls(portal, tmp_path, monkeypatch):
+    out = tmp_path / "max.json"
+    monkeypatch.setattr(proxy_module, "MAX_CALLS", 1)
+    built = []
+    real_entry = proxy_module.rec.entry
+    monkeypatch.setattr(proxy_module.rec, "entry",
+                        lambda **call: built.append(call["method"]) or real_entry(**call))
+    proxy = RecordingProxy(f"{portal.url}/rest/1/hookcode99/", out).start()
+    try:
+        answers = [requests.get(f"{proxy.url}/rest/{method}")
+                   for method in ("user.current", "profile", "server.time")]
+    finally:
+        proxy.stop()
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert [call["method"] for call in load(out)["calls"]] == ["user.current"]
+    assert built == ["user.current"]
+
+
+def test_neither_a_redirect_nor_the_upstream_url_shows_a_credential(portal, tmp_path):
+    out = tmp_path / "redirect.json"
+    host = portal.url.removeprefix("http://")
+    proxy = RecordingProxy(f"http://admin:basicpass99@{host}/rest/1/hookcode99/", out).start()
+    portal.state["location"] = f"{portal.url}/rest/1/hookcode99/profile?x=1"
+    try:
+        moved = requests.get(f"{proxy.url}/rest/profile", allow_redirects=False)
+    finally:
+        proxy.stop()
+    assert moved.status_code == 302
+    assert moved.headers["Location"] == f"{portal.url}/rest/1/hoo***/profile?x=1"
+    assert portal.received[0]["authorization"] is not None  # the URL's login was used
+    text = out.read_text()
+    for secret in ("hookcode99", "basicpass99", "admin:"):
+        assert secret not in text
+    assert json.loads(text.splitlines()[0])["upstream"] == f"{portal.url}/rest/1/***/"
+
+
+def test_a_silent_client_is_let_go(portal, tmp_path, monkeypatch):
+    monkeypatch.setattr(proxy_module, "HANDLER_TIMEOUT", 0.2)
+    proxy = RecordingProxy(f"{portal.url}/rest/1/hookcode99/", tmp_path / "idle.json").start()
+    try:
+        with socket.create_connection(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1]))) as idle:
+            idle.settimeout(30)  # far longer than the handler's timeout
+            assert idle.recv(1024) == b""  # the proxy closed the silent connection
+    finally:
+        proxy.stop()
