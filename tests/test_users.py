@@ -71,6 +71,7 @@ def test_user_get_lists_everyone_with_total_and_no_next(rest):
     ({"FILTER": {"UF_DEPARTMENT": 7}}, []),
     ({"FILTER": {"NAME_SEARCH": "gone"}}, [3]),
     ({"FILTER": {"NO_SUCH_FIELD": "x"}}, [1, 2, 3]),  # unknown fields are ignored
+    ({"FILTER": {"UF_NO_SUCH_FIELD": "x"}}, [1, 2, 3]),  # a custom field the portal lacks too
     # prepareUserValue: ACTIVE is `($v && $v !== 'N') ? 'Y' : 'N'`, so every falsy value is "N"
     ({"FILTER": {"ACTIVE": False}}, [3]),
     ({"FILTER": {"ACTIVE": ""}}, [3]),
@@ -97,7 +98,16 @@ def test_user_get_lists_everyone_with_total_and_no_next(rest):
 def test_user_get_filter_and_sort(rest, params, expected):
     body = rest.webhook("user.get", params).get_json()
     assert ids(body["result"]) == expected
-    assert body["total"] == len(expected)
+    assert_counted(body, len(expected))
+
+
+def assert_counted(body: dict, count: int) -> None:
+    """A page of users carries `total`; an empty one is `"result": []` alone (userGet's
+    prepareUserGetResult returns an empty result untouched)."""
+    if count:
+        assert body["total"] == count
+    else:
+        assert body["result"] == [] and "total" not in body and "next" not in body
 
 
 def test_user_get_admin_mode_is_accepted(rest):
@@ -134,8 +144,11 @@ def test_user_get_pages_of_50_with_start(big_portal):
     last = page(100)
     assert ids(last["result"]) == list(range(101, 121))
     assert "next" not in last and last["total"] == 120
-    assert page(500)["result"] == [] and page(500)["total"] == 120
-    assert ids(page("-5")["result"])[:1] == [1]
+    past = page(500)
+    assert list(past) == ["result", "time"] and past["result"] == []  # no total, no next
+    minus_five = page("-5")  # only -1 turns the count off: -5 reads from 0 and counts
+    assert ids(minus_five["result"]) == list(range(1, 51))
+    assert (minus_five["next"], minus_five["total"]) == (50, 120)
     evens = page(50, FILTER={"UF_DEPARTMENT": 2})
     assert ids(evens["result"]) == list(range(102, 121, 2)) and evens["total"] == 60
     assert "next" not in evens
@@ -187,7 +200,7 @@ def test_limited_scope_cannot_filter_on_a_hidden_field(emulator):
     page = _call(emulator, "user.get", {"user_brief"}, {"FILTER": {"EMAIL": "x@example.com"}})
     assert ids(page.items) == [1, 2, 3]  # ignored like an unknown field
     page = _call(emulator, "user.get", {"user"}, {"FILTER": {"EMAIL": "x@example.com"}})
-    assert page.items == [] and page.total == 0
+    assert page.items == [] and page.total is None and page.next_start is None
 
 
 def test_user_brief_webhook_reads_users_over_http(rest):
@@ -288,9 +301,10 @@ def test_limited_scope_filters_only_on_fields_it_reads(full_portal):
         "result"]) == 1
     # a custom field: visible, hence filterable, with user or user.userfield only
     assert full_portal(1, "user.get", FILTER={"UF_USR_SHOE_SIZE": 38})["total"] == 1
-    assert full_portal(1, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["total"] == 0
-    assert full_portal(4, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["total"] == 0
-    assert full_portal(2, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["total"] == 0
+    assert full_portal(1, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["result"] == []
+    assert full_portal(4, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["result"] == []
+    # user_basic alone: not an allowed name, so the condition is dropped (prepareUserFilter)
+    assert full_portal(2, "user.get", FILTER={">UF_USR_SHOE_SIZE": 40})["total"] == 1
 
 
 @pytest.mark.parametrize(("select", "expected"), [
@@ -412,7 +426,8 @@ def test_user_search(default_portal, params, expected):
     """user-search.md: FIND over name, last name, position and department name, or the named
     fields from their start; everything else as user.get."""
     body = default_portal("user.search", **params)
-    assert ids(body["result"]) == expected and body["total"] == len(expected)
+    assert ids(body["result"]) == expected
+    assert_counted(body, len(expected))
 
 
 def test_user_search_answers_users_like_user_get(default_portal):
@@ -457,3 +472,50 @@ def test_email_users_are_listed_only_when_asked_for(tmp_path, clock):
     assert listed(FILTER={"USER_TYPE": "email"}) == [3]
     assert listed(FILTER={"!USER_TYPE": "employee"}) == [2, 3]
     assert listed("user.search", FILTER={"USER_TYPE": "extranet"}) == [2]
+
+
+# --- prepareUserFilter: only allowed field names survive ------------------------------------
+
+
+@pytest.mark.parametrize(("filter_", "expected"), [
+    # LOGIC is not a field name: dropped, so the two conditions are ANDed
+    ({"LOGIC": "OR", "ID": 1, "NAME": "Bob"}, []),
+    ({"logic": "OR", "ID": 2, "NAME": "Bob"}, [2]),
+    # integer keys (sub-filters) are not field names either (in_array strict)
+    ([{"ID": 2}], [1, 2, 3]),
+    ({"0": {"ID": 2}, "NAME": "Anna"}, [1]),
+    ([{"LOGIC": "OR", "ID": 1, "NAME": "Bob"}], [1, 2, 3]),
+])
+def test_user_get_ignores_logic_and_sub_filters(rest, filter_, expected):
+    body = rest.webhook("user.get", {"FILTER": filter_}).get_json()
+    assert ids(body["result"]) == expected
+    assert_counted(body, len(expected))
+
+
+def test_a_sub_filter_sent_as_a_form_is_ignored_too(client):
+    """FILTER[0][ID]=2&FILTER[LOGIC]=OR&FILTER[NAME]=Anna, as PHP-style clients send it."""
+    response = client.post("/rest/1/devtoken/user.get.json",
+                           data="FILTER[0][ID]=2&FILTER[LOGIC]=OR&FILTER[NAME]=Anna",
+                           content_type="application/x-www-form-urlencoded")
+    assert ids(response.get_json()["result"]) == [1]
+
+
+def test_department_names_filter_only_user_search(default_portal):
+    """userGet adds UF_DEPARTMENT_NAME to the allowed names for user.search only."""
+    assert ids(default_portal("user.search", FILTER={"UF_DEPARTMENT_NAME": "Eng"})[
+        "result"]) == [2]
+    listed = default_portal("user.get", FILTER={"UF_DEPARTMENT_NAME": "Engineering"})
+    assert ids(listed["result"]) == [1, 2, 3] and listed["total"] == 3  # ignored
+    by_prefix = default_portal("user.get", FILTER={"%UF_DEPARTMENT_NAME": "Sales"})
+    assert ids(by_prefix["result"]) == [1, 2, 3]
+
+
+def test_an_empty_user_list_in_a_batch_has_no_total(big_portal):
+    body = big_portal.post("/rest/1/bigtoken/batch.json", json={"cmd": {
+        "none": "user.get?FILTER[ID]=9999",
+        "past": "user.get?start=500",
+        "some": "user.get?FILTER[ID]=7",
+    }}).get_json()["result"]
+    assert body["result"]["none"] == [] and body["result"]["past"] == []
+    assert body["result_total"] == {"some": 1}
+    assert body["result_next"] == []

@@ -15,13 +15,17 @@ unless the fixture sets it.
 example, `{"UF_DEPARTMENT": 1, "SORT": "ID", ...}`) count when no FILTER array is sent. Filtering,
 `select` and paging are the list engine's (b24emu.methods.listing); `start` is read as the ORM
 reads it (Api\\User::userGet, getNavData($start, true)): a raw offset, so `start=1` skips the
-first user and `next` is `start` plus the users sent; `start=-1` answers `total` 0. A filter on a
-field the caller's scope does not read, or on a field no user has and the docs do not list, is
-ignored as a portal ignores it. Values go through the portal's prepareUserFilter: ACTIVE and
-IS_ONLINE become "Y"/"N" (`($v && $v !== 'N') ? 'Y' : 'N'`, so `false` means "N"), ID an integer;
-an empty value ("", false, null) matches an empty field, so `{"!UF_DEPARTMENT": false}` finds the
-users with a department. Sorting follows prepareUserGetOrder: `sort` and `order` both non-empty
-strings, else ID ascending.
+first user and `next` is `start` plus the users sent; `start=-1` answers `total` 0 (any other
+negative `start` reads from the first user and counts). A page with no user (nothing matches, or
+`start` past the end) is `"result": []` with no `total` and no `next`: prepareUserGetResult
+returns an empty result untouched. prepareUserFilter keeps only conditions on allowed field
+names, so a filter on a field the caller's scope does not read, on a field no user has and the
+docs do not list, on UF_DEPARTMENT_NAME outside user.search, `LOGIC` and integer-keyed
+sub-filters are all ignored (the kept conditions are ANDed). Values go through prepareUserValue:
+ACTIVE and IS_ONLINE become "Y"/"N" (`($v && $v !== 'N') ? 'Y' : 'N'`, so `false` means "N"), ID
+an integer; an empty value ("", false, null) matches an empty field, so `{"!UF_DEPARTMENT":
+false}` finds the users with a department. Sorting follows prepareUserGetOrder: `sort` and
+`order` both non-empty strings, else ID ascending.
 """
 
 from __future__ import annotations
@@ -158,14 +162,14 @@ def user_search(call: Call) -> Page:
     find = next((value for key, value in conditions.items() if key == "FIND"), None)
     if find is not None and php.trim(find) != "":
         words = [word.lower() for word in _WORDS.findall(php.to_str(find))]
-        return _user_list(call, {}, lambda record: _found(record, words))
+        return _user_list(call, {}, lambda record: _found(record, words), search=True)
     rewritten = {}
     for key, value in conditions.items():
         if key in RIGHT_LIKE_FIELDS and isinstance(value, str):
             rewritten[f"=%{key}"] = value if "%" in value else value + "%"
         elif key != "FIND":
             rewritten[key] = value
-    return _user_list(call, rewritten)
+    return _user_list(call, rewritten, search=True)
 
 
 def _found(record: dict, words: list[str]) -> bool:
@@ -190,50 +194,55 @@ def _conditions(params: dict) -> dict:
             if isinstance(key, str) and key not in CONTROL_KEYS}
 
 
-def _user_list(call: Call, conditions: dict, keep=None) -> Page:
+def _user_list(call: Call, conditions: dict, keep=None, *, search: bool = False) -> Page:
     scopes = call.caller.scopes
     records = [visible(record, scopes) for record in portal_records(call)]
+    filterable = _filterable(scopes)
+    # prepareUserFilter's allowed names: the fields the scope reads, the portal's custom fields
+    # (those its users have) when the scope reads them, UF_DEPARTMENT_NAME in user.search only
+    allowed = filterable | {key for record in records for key in record
+                            if uf.is_custom(key) and key != DEPARTMENT_NAME}
+    if not search:
+        allowed.discard(DEPARTMENT_NAME)
     if keep is not None:
         records = [record for record in records if keep(record)]
-    filterable = _filterable(scopes)
-    conditions = _clean(conditions, filterable)
+    conditions = _clean(conditions, allowed)
     if not any(isinstance(key, str) and _KEY.match(key).group(2).upper() == uf.USER_TYPE
                for key in conditions):
         # user-get.md: e-mail users are left out (unless USER_TYPE asks for them)
         records = [record for record in records if record.get(uf.USER_TYPE) != "email"]
-    search = conditions.pop(NAME_SEARCH, None)
-    if search is not None:
-        records = [record for record in records if _name_search(record, search)]
+    words = conditions.pop(NAME_SEARCH, None)
+    if words is not None:
+        records = [record for record in records if _name_search(record, words)]
     page = listing.list_page(records, filter=conditions, order=_order(call.params, filterable),
                              select=call.params.get("SELECT"), start=call.start,
                              errors=listing.LENIENT, paging=listing.OFFSET)
     page.items = [answer(record) for record in page.items]
+    if not page.items:
+        # prepareUserGetResult returns an empty result untouched: no `total`, no `next`
+        page.total = page.next_start = None
     return page
 
 
-def _filterable(scopes) -> set[str] | None:
-    """The fields a caller may filter and sort on (None: any UF_ field too)."""
+def _filterable(scopes) -> set[str]:
+    """The standard fields and filter-only names a caller may filter and sort on."""
     standard = uf.readable(scopes)
     fields = set(uf.STANDARD_FIELDS if standard is None else standard)
     fields |= {uf.USER_TYPE, DEPARTMENT_NAME, NAME_SEARCH, "IS_ONLINE"}
     return fields
 
 
-def _clean(conditions: dict, filterable: set[str], depth: int = 0) -> dict:
-    """Drop conditions on fields the caller may not read or a portal does not know."""
+def _clean(conditions: dict, allowed: set[str]) -> dict:
+    """prepareUserFilter: keep only the conditions on `allowed` field names (`in_array` strict).
+    Everything else is dropped, `LOGIC` and integer keys (sub-filters) included, so the kept
+    conditions are all ANDed."""
     kept: dict = {}
     for key, value in conditions.items():
-        if isinstance(key, int):
-            if isinstance(value, dict) and depth < listing.MAX_GROUP_DEPTH:
-                kept[key] = _clean(upper_keys(value), filterable, depth + 1)
-            continue
         if not isinstance(key, str):
             continue
         operation, field = _KEY.match(key).groups()
         field = field.upper()
-        if key.upper() == "LOGIC":
-            kept[key] = value
-        elif field in filterable or uf.CUSTOM_FIELD.match(field):
+        if field in allowed:
             if operation == "" and field in EXACT_FIELDS:
                 operation = "="  # prepareUserFilter: USER_TYPE and ACTIVE match exactly
             kept[operation + field] = _filter_value(field, value)
