@@ -30,10 +30,13 @@ and the REST module's IRestService:
   second; ``next`` is the next page's offset while more items follow; ``total`` is the count.
   ``paging=OFFSET`` (getNavData($start, true), the ORM-based lists such as user.get) reads
   ``start`` as a raw offset: ``start=1`` skips one item and ``next`` is ``start`` plus the
-  items sent. ``start=-1`` (any negative) is the no-count mode the docs recommend for large
-  exports: the first page, ``total`` 0 (setNavData with a count of 0; settings/performance/
-  huge-data.md prints ``[total] => 0``) and no ``next``. A page past the end is empty (with
-  ``total``).
+  items sent. A negative ``start`` is the no-count mode the docs recommend for large exports:
+  the first page, ``total`` 0 (setNavData with a count of 0; settings/performance/huge-data.md
+  prints ``[total] => 0``) and no ``next``. In OFFSET mode only ``start=-1`` is (userGet
+  counts unless ``$nav === -1``): any other negative reads from the first item and counts
+  (``start=-5``: ``total`` and ``next`` as for 0). A page past the end is empty (with
+  ``total``; user.get sends neither ``total`` nor ``next`` with an empty page, see
+  b24emu.methods.users).
 
 Bad input is answered per the method's documented errors (`ListErrors`; the default is the
 REST module's IRestService::sanitizeFilter/sanitizeOrder: ``ERROR_ARGUMENT``, HTTP 400).
@@ -131,12 +134,16 @@ def list_page(items, *, filter=None, order=None, select=None, start=None,  # noq
     rows = [item for item in items if condition.test(item)]
     rows = _sort(rows, sort_keys)
     offset = php.intval(start) if start is not None else 0
-    if offset < 0:
-        page, total, next_start = rows[:page_size], 0, None
-    elif paging == OFFSET:
+    if paging == OFFSET:
+        # getNavData($start, true) sets no offset for any negative start; userGet counts
+        # when `$nav !== -1`, so only start=-1 skips the count
+        counted = offset != -1
+        offset = max(offset, 0)
         page = rows[offset:offset + page_size]
-        total = len(rows)
+        total = len(rows) if counted else 0
         next_start = offset + len(page) if offset + len(page) < total else None
+    elif offset < 0:
+        page, total, next_start = rows[:page_size], 0, None
     else:
         number = offset // page_size + 1
         page = rows[(number - 1) * page_size:number * page_size]
