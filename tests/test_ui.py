@@ -231,7 +231,8 @@ def test_a_stream_compares_only_the_newest_notifications_whatever_the_recipient_
         emulator, monkeypatch):
     """Each look reads the newest WATCH_WINDOW rows (an index range), so a recipient with many
     notifications costs an open page no more; an add, a delete and a read inside the window are
-    still reported, and rows pushed out at the bottom are not reported as deleted."""
+    still reported, a row pushed out at the bottom is not reported as deleted, and one that
+    slides back in from below (a newer one was deleted) is not reported as added."""
     monkeypatch.setattr(ui, "WATCH_WINDOW", 5)
     store = emulator.notifications
     ids = [emulator_add(emulator, f"m{index}") for index in range(8)]
@@ -241,10 +242,16 @@ def test_a_stream_compares_only_the_newest_notifications_whatever_the_recipient_
         seen: list[str] = []
         watcher.conn.set_trace_callback(seen.append)
         newest = emulator_add(emulator, "new")  # pushes ids[3] out at the bottom
+        assert watcher.changes() == [("added", {"ids": [newest]})]  # ids[3]: not "deleted"
+        assert sorted(watcher.known) == [*ids[4:], newest]
+        store.delete_matching("default", NotificationFilter(ids=(newest,)))
+        assert watcher.changes() == [("deleted", {"ids": [newest]})]  # ids[3]: not "added"
+        assert sorted(watcher.known) == ids[3:]
+        newer = emulator_add(emulator, "newer")
         store.delete_matching("default", NotificationFilter(ids=(ids[5],)))
         store.mark_read("default", NotificationFilter(ids=(ids[6],)), read=True, now=1.0)
         assert watcher.changes() == [("deleted", {"ids": [ids[5]]}),
-                                     ("added", {"ids": [newest]}),
+                                     ("added", {"ids": [newer]}),
                                      ("read", {"ids": [ids[6]], "read": True})]
         assert any("LIMIT" in statement for statement in seen)
     finally:
