@@ -287,7 +287,9 @@ def _with_scopes(row: dict) -> dict:
 
 
 def _bump_version(db) -> None:
-    """Every process drops its cached users, webhooks and apps at its next request: any write
-    to them outside `load_rows` must call this in its transaction."""
+    """Make every process drop its PortalStore cache (users by id, webhooks; apps and tokens
+    are not cached, they are read at each call) at its next request. Any write to users or
+    webhooks outside `load_rows` must call this in its transaction; `set_app_active` calls it
+    too, which costs the other processes one re-read of those rows."""
     db.execute("INSERT INTO control (key, value) VALUES (?, '1') ON CONFLICT (key)"
                " DO UPDATE SET value = CAST(value AS INTEGER) + 1", [VERSION_KEY])
