@@ -78,7 +78,7 @@ def test_user_get_first_example_start_10_skips_ten_users(docs):
 def test_user_get_filter_examples(docs, body, expected):
     answer = docs("user.get", body).get_json()
     assert answer["result"] == expected
-    assert answer["total"] == len(expected)
+    assert answer.get("total") == (len(expected) or None)  # an empty page sends no total
 
 
 def test_user_search_example(docs):
