@@ -128,3 +128,31 @@ def test_portals_are_separate(store):
     assert store.delete_all("default") == 1
     assert store.count("other") == 1
     assert store.unread_count("other", 2) == 1
+
+
+@pytest.mark.parametrize("flt", [
+    NotificationFilter(notify_tag="MP|abcde|build"), NotificationFilter(tag="build"),
+    NotificationFilter(notify_sub_tag="MP|abcde|step"), NotificationFilter(sub_tag="step"),
+    NotificationFilter(recipient_id=2, notify_tag="MP|abcde|build")])
+def test_tag_queries_find_their_rows_through_a_tag_index(store, flt):
+    """With a million notifications stored, a TAG replacement or a tag filter that scanned a
+    portal's rows would take seconds: each finds its rows through the plain-tag index."""
+    from b24emu.store.notifications import _where
+
+    where, params = _where("default", flt)
+    conn = store.database.db.conn
+    for sql in (f"SELECT * FROM notifications WHERE {where} ORDER BY id DESC LIMIT 50",
+                f"DELETE FROM notifications WHERE {where}"):
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        column = "sub_tag" if flt.notify_sub_tag or flt.sub_tag else "tag"
+        assert f"USING INDEX idx_notifications_plain_{column} (portal=? AND <expr>=?" in plan
+
+
+def test_a_stored_tag_matches_exactly_whatever_its_prefix(store):
+    same = add(store, tag="MP|abcde|build")
+    add(store, tag="MP|fffff|build")  # same plain tag, other app
+    add(store, tag="build")           # too short for a prefix
+    add(store, tag="XX|abcde|build")
+    assert ids(store.query("default", NotificationFilter(notify_tag="MP|abcde|build"))) == [same]
+    short = store.query("default", NotificationFilter(notify_tag="build"))
+    assert [row["notify_tag"] for row in short] == ["build"]

@@ -151,3 +151,64 @@ def test_the_webhook_code_is_masked_where_it_stands_in_the_path(emulator, client
     client.post("/rest/1/rest/im.notify.personal.add.json", json={"USER_ID": 2, "MESSAGE": "x"})
     path = emulator.control.journal("default")[0]["path"]
     assert path == "/rest/1/***/im.notify.personal.add.json"
+
+
+def _reads_of_control(database, action) -> list[str]:
+    """The SQL statements `action` ran on this thread's connection."""
+    statements: list[str] = []
+    conn = database.db.conn
+    conn.set_trace_callback(statements.append)
+    try:
+        action()
+    finally:
+        conn.set_trace_callback(None)
+    return [sql for sql in statements if "FROM control" in sql]
+
+
+def test_the_control_state_is_read_again_only_after_a_process_changed_it(emulator, settings,
+                                                                           clock):
+    other = create_app(settings, clock=clock).extensions["b24emu"]  # a second worker
+    other.sync()
+    assert _reads_of_control(other.database, other.sync) == []  # nothing changed: no SQL
+    arm(emulator)  # armed through the first worker: the second one sees it at its next call
+    assert _reads_of_control(other.database, other.sync) != []
+    assert other.control.snapshot().faults_armed
+    emulator.control.set_clock(ClockState(frozen_at=T0 + 60))
+    other.sync()
+    assert other.clock.now() == T0 + 60
+    emulator.control.clear_faults("default")
+    assert not other.control.snapshot().faults_armed
+
+
+def test_a_rest_call_in_another_process_sees_a_fault_armed_before_it(tmp_path):
+    """Two processes on one file: the control version is shared through the lock file."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        from b24emu.store.control import ControlStore
+        from b24emu.store.db import Database
+        database = Database({str(tmp_path / "shared.sqlite3")!r})
+        database.migrate()
+        control = ControlStore(database)
+        before = control.snapshot().faults_armed
+        sys.stdout.write("ready\\n"); sys.stdout.flush()
+        sys.stdin.readline()  # the parent armed a fault meanwhile
+        print(before, control.snapshot().faults_armed)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        from b24emu.store.db import Database
+
+        database = Database(str(tmp_path / "shared.sqlite3"))
+        store = ControlStore(database)
+        store.add_fault("default", method="*", error="X", description="", status=500,
+                        latency=0.0, times=None, probability=1.0, now=T0)
+        out, _ = child.communicate("go\n", timeout=60)
+    finally:
+        child.kill()
+    assert out.split() == ["False", "True"]

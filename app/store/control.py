@@ -11,7 +11,7 @@ import json
 import random
 from dataclasses import dataclass
 
-from b24emu.store.db import Database
+from b24emu.store.db import Database, note_control_change
 from b24emu.stubs.store import STORED_KEY as STUBS_KEY
 from b24emu.stubs.store import mark_stored as mark_stubs_stored
 
@@ -63,16 +63,25 @@ class ControlStore:
     def __init__(self, database: Database, journal_max: int = 10000):
         self.database = database
         self.journal_max = journal_max
+        self._snapshot: tuple[int, Snapshot] | None = None  # (control version, what it read)
 
     # --- the state a request reads first ---------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """Clock and armed-faults flag in one query."""
+        """Clock, armed-faults flag, stubs flag and portals version: read in one query, and
+        read again only after some process changed them (`Database.control_version`)."""
+        version = self.database.control_version()  # before the read: a change during it
+        kept = self._snapshot                      # makes the next call read again
+        if kept is not None and kept[0] == version:
+            return kept[1]
         values = dict(self.database.db.conn.execute(
             "SELECT key, value FROM control WHERE key IN (?, ?, ?, ?)",
             (CLOCK_KEY, FAULTS_KEY, PORTALS_VERSION_KEY, STUBS_KEY)).fetchall())
-        return Snapshot(_clock_state(values.get(CLOCK_KEY)), values.get(FAULTS_KEY, "0") != "0",
-                        values.get(PORTALS_VERSION_KEY), values.get(STUBS_KEY, "1") != "0")
+        snapshot = Snapshot(_clock_state(values.get(CLOCK_KEY)),
+                            values.get(FAULTS_KEY, "0") != "0", values.get(PORTALS_VERSION_KEY),
+                            values.get(STUBS_KEY, "1") != "0")
+        self._snapshot = (version, snapshot)
+        return snapshot
 
     # --- clock --------------------------------------------------------------------------------
 
@@ -87,6 +96,7 @@ class ControlStore:
         with self.database.write() as db:
             db.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)",
                        [CLOCK_KEY, value])
+            note_control_change(db)
 
     # --- faults -------------------------------------------------------------------------------
 
@@ -150,6 +160,7 @@ class ControlStore:
         armed = db.execute("SELECT count(*) FROM faults").fetchone()[0]
         db.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)",
                    [FAULTS_KEY, str(armed)])
+        note_control_change(db)
 
     # --- journal ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import mmap
 import os
 import sqlite3
 import threading
@@ -42,6 +43,7 @@ SMALL_REMAINDER_FRAMES = 64  # left uncopied after a pass: small enough to copy 
 TRUNCATE_WAIT_SECONDS = 0.02  # how long a TRUNCATE (under the write lock) waits for readers
 TRUNCATE_REST_ROUNDS = 10  # checkpoint rounds without a TRUNCATE after readers kept one back
 DEFAULT_WAL_LIMIT = 64 * 1024 * 1024  # the WAL stays below this (B24EMU_WAL_LIMIT_BYTES)
+CONTROL_VERSION_BYTES = 8  # the lock file holds the control version (see control_version)
 
 
 # The lock probe's clock and nap, apart from `time`'s so that a test can steer them without
@@ -77,6 +79,8 @@ class Database:
         self._background_checkpoints = False
         self._lock_long_held = False  # a waiting probe gave up (see write_lock_free)
         self._handles: weakref.WeakSet = weakref.WeakSet()  # every thread's, to reconfigure
+        self._control_map: mmap.mmap | None = None  # the lock file's control version, mapped
+        self._control_version = 0  # the version of a database with no lock file (":memory:")
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -247,6 +251,12 @@ class Database:
                 raise
 
     def _release(self) -> None:
+        handle = getattr(self._local, "db", None)
+        if handle is not None and getattr(handle, "_b24emu_control_changed", False):
+            # After the COMMIT (or ROLLBACK), still under the lock: a reader that sees the new
+            # version finds the change committed, and bumps never interleave.
+            handle._b24emu_control_changed = False
+            self._bump_control_version()
         if self._lock_fd is not None and self._lock_pid == _Pid.value:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         self._write_lock.release()
@@ -352,9 +362,35 @@ class Database:
             self._write_lock = threading.Lock()  # a forked child starts with no writer
             path = os.path.abspath(self.path) + "-writelock"
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            if os.fstat(fd).st_size < CONTROL_VERSION_BYTES:
+                os.ftruncate(fd, CONTROL_VERSION_BYTES)  # zeros: version 0
+            self._control_map = mmap.mmap(fd, CONTROL_VERSION_BYTES)
+            self._lock_fd = fd
             self._lock_pid = pid
         return self._lock_fd
+
+    # --- the control version --------------------------------------------------------------------
+
+    def control_version(self) -> int:
+        """A number every process of this file sees change after any committed write that
+        called `note_control_change`: a reader may keep what it read of the `control` table
+        for as long as the number stays the same (`ControlStore.snapshot`).
+
+        It lives in the lock file, mapped into memory: reading it costs no system call and no
+        SQL. A process that changes the control state bumps it after its COMMIT, before it lets
+        the write lock go."""
+        if self._process_lock() is None:
+            return self._control_version
+        return int.from_bytes(self._control_map[:CONTROL_VERSION_BYTES], "little")
+
+    def _bump_control_version(self) -> None:
+        if self._process_lock() is None:
+            self._control_version += 1
+            return
+        value = (self.control_version() + 1) % (1 << (8 * CONTROL_VERSION_BYTES))
+        self._control_map[:CONTROL_VERSION_BYTES] = value.to_bytes(CONTROL_VERSION_BYTES,
+                                                                   "little")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         """Rows of a read query as dicts (always parameterised)."""
@@ -383,6 +419,12 @@ class Database:
         if getattr(self._local, "pid", None) == _Pid.value:
             self._local.db.close()
         self._local = threading.local()
+
+
+def note_control_change(db: sqlite_utils.Database) -> None:
+    """Inside a write transaction that changes what `ControlStore.snapshot` reads (clock,
+    faults flag, stubs flag, portals version): every process re-reads it once the write ends."""
+    db._b24emu_control_changed = True
 
 
 def _copy_log(conn: sqlite3.Connection, exclusive, most_frames: int) -> bool:

@@ -12,7 +12,7 @@ import hmac
 import json
 import secrets
 
-from b24emu.store.db import Database
+from b24emu.store.db import Database, note_control_change
 from b24emu.stubs.store import replace_fixture_stubs
 
 DEFAULT_PORTAL = "default"
@@ -293,3 +293,4 @@ def _bump_version(db) -> None:
     too, which costs the other processes one re-read of those rows."""
     db.execute("INSERT INTO control (key, value) VALUES (?, '1') ON CONFLICT (key)"
                " DO UPDATE SET value = CAST(value AS INTEGER) + 1", [VERSION_KEY])
+    note_control_change(db)

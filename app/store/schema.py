@@ -196,6 +196,15 @@ def _v10_application_tokens(db: sqlite_utils.Database) -> None:
                    [hashlib.sha256(seed).hexdigest()[:32], portal, client_id])
 
 
+def _v11_one_index_per_tag(db: sqlite_utils.Database) -> None:
+    """Each tag column keeps one index, the plain-tag one of v5: queries on the stored tag
+    compare its plain part too (`notifications._STORED_TAG_CONDITION`) and find their rows
+    through it. An add writes two index entries fewer (and a TAG replacement deletes two fewer)."""
+    db.execute("DROP INDEX IF EXISTS idx_notifications_portal_notify_tag")
+    db.execute("DROP INDEX IF EXISTS idx_notifications_portal_notify_sub_tag")
+
+
 MIGRATIONS = [_v1_portal_and_notifications, _v2_rate_buckets, _v3_operating_buckets,
               _v4_control_plane, _v5_plain_tag_indexes, _v6_user_fields_and_departments,
-              _v7_stubs, _v8_events, _v9_secrets_as_digests, _v10_application_tokens]
+              _v7_stubs, _v8_events, _v9_secrets_as_digests, _v10_application_tokens,
+              _v11_one_index_per_tag]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from b24emu.store.db import Database
+from b24emu.store.db import Database, note_control_change
 
 MAX_STUBS = 10000  # per portal
 FIXTURE, API = "fixture", "api"
@@ -41,6 +41,7 @@ def mark_stored(db) -> None:
     a REST call skips the stub lookup while there is none (`ControlStore.snapshot`)."""
     db.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)",
                [STORED_KEY, str(db.execute("SELECT EXISTS (SELECT 1 FROM stubs)").fetchone()[0])])
+    note_control_change(db)
 
 
 def replace_fixture_stubs(db, portal: str, stubs: list[dict], now: float = 0.0) -> None:
