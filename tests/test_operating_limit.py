@@ -36,6 +36,33 @@ def test_budget_is_reported_and_blocks_past_480_seconds(costly):
     assert (refused.status_code, refused.get_json()) == (429, BLOCKED)
 
 
+def test_two_workers_share_one_budget(settings, clock):
+    """Each worker keeps the buckets it read until some process charges a run: the budget a
+    call reports and the refusal past the limit count the runs of every worker."""
+    tuned = settings.with_overrides(operating_costs=f"{ADD}=60", rate_limit="off")
+    first, second = (create_app(tuned, clock=clock).test_client() for _ in range(2))
+    seen = [add(worker).get_json()["time"]["operating"]
+            for worker in [first, second] * 4 + [first]]
+    assert seen == [60.0 * n for n in range(1, 10)]
+    assert add(second).status_code == 429  # 540 s counted, most of it by the other worker
+    clock.advance(600)  # every bucket expired: both run again, from nothing
+    assert add(second).get_json()["time"]["operating"] == 60.0
+    assert add(first).get_json()["time"]["operating"] == 120.0
+
+
+def test_a_worker_that_read_the_budget_sees_another_workers_charges(settings, clock):
+    """A call under 0.1 s charges nothing, so the worker keeps the buckets it read; runs
+    charged by another worker (here one whose settings cost 60 s a call) are seen at once."""
+    cheap = create_app(settings.with_overrides(rate_limit="off"), clock=clock).test_client()
+    costly = create_app(settings.with_overrides(operating_costs=f"{ADD}=60", rate_limit="off"),
+                        clock=clock).test_client()
+    assert add(cheap).get_json()["time"]["operating"] == 0
+    for _ in range(9):
+        add(costly)
+    refused = add(cheap)
+    assert (refused.status_code, refused.get_json()) == (429, BLOCKED)
+
+
 def test_other_methods_and_callers_keep_working(costly):
     for _ in range(9):
         add(costly)

@@ -374,8 +374,8 @@ class Database:
 
     def control_version(self) -> int:
         """A number every process of this file sees change after any committed write that
-        called `note_control_change`: a reader may keep what it read of the `control` table
-        for as long as the number stays the same (`ControlStore.snapshot`).
+        called `note_control_change`: a reader may keep what it read of that state for as long
+        as the number stays the same (`ControlStore.snapshot`, `OperatingLimiter.live`).
 
         It lives in the lock file, mapped into memory: reading it costs no system call and no
         SQL. A process that changes the control state bumps it after its COMMIT, before it lets
@@ -422,8 +422,11 @@ class Database:
 
 
 def note_control_change(db: sqlite_utils.Database) -> None:
-    """Inside a write transaction that changes what `ControlStore.snapshot` reads (clock,
-    faults flag, stubs flag, portals version): every process re-reads it once the write ends."""
+    """Inside a write transaction that changes state every call reads and that rarely changes
+    (what `ControlStore.snapshot` reads: clock, faults and stubs flags, portals version; the
+    operating-limit buckets, `OperatingLimiter.live`): every process reads it again once the
+    write ends. A writer of that state that does not call this leaves other processes on the
+    old state."""
     db._b24emu_control_changed = True
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from b24emu.store.db import Database
+from b24emu.store.db import Database, note_control_change
 
 # A request exactly at the boundary is admitted even when float sums of times fall a hair short.
 EPSILON = 1e-9
@@ -120,6 +120,7 @@ class RateLimiter:
 # its first run; over the limit the method is refused until the oldest bucket expires.
 MINIMAL_FIX_TIME = 0.1
 BUCKET_LIFETIME = 600
+LIVE_KEPT = 4096  # keys whose live buckets a process keeps (all forgotten when it is full)
 IGNORED_METHODS = frozenset({"batch"})  # LoadLimiter::$ignoreMethod: batch itself is not billed
 
 
@@ -138,6 +139,9 @@ class OperatingLimiter:
         self.database = database
         self.limit_seconds = limit_seconds
         self.costs = costs
+        # key -> (control version, live rows when read): buckets change only when a run over
+        # MINIMAL_FIX_TIME is charged (or on reset), and both bump the control version.
+        self._live: dict[tuple, tuple[int, list]] = {}
 
     def blocked(self, key: tuple, now: float, live: list | None = None) -> bool:
         """True when the method's live buckets already exceed the limit."""
@@ -169,12 +173,28 @@ class OperatingLimiter:
                     " seconds = seconds + excluded.seconds",
                     [*key, int(now // 60), seconds, now],
                 )
-        elif live is not None:
+                note_control_change(db)  # every process reads the key's buckets again
+                self._live.pop(key, None)
+                return _budget_of(self._read_live(key, now), now)  # with this run's charge
+        if live is not None:
             return _budget_of(live, now)
         return self.budget(key, now)
 
     def live(self, key: tuple, now: float) -> list[tuple[float, float]]:
-        """The (seconds, first_at) of the key's buckets alive at `now` (at most ~11 rows)."""
+        """The (seconds, first_at) of the key's buckets alive at `now` (at most ~11 rows), or
+        alive when last read: kept while no process changed any bucket (the control version),
+        and filtered again by `_budget_of` at the time it is used."""
+        version = self.database.control_version()
+        kept = self._live.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        rows = self._read_live(key, now)
+        if len(self._live) >= LIVE_KEPT:
+            self._live.clear()
+        self._live[key] = (version, rows)
+        return rows
+
+    def _read_live(self, key: tuple, now: float) -> list[tuple[float, float]]:
         return self.database.db.conn.execute(
             "SELECT seconds, first_at FROM operating_buckets WHERE portal = ? AND auth_type = ?"
             " AND credential = ? AND method = ? AND first_at + ? > ? ORDER BY rowid",
