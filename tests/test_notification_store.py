@@ -156,3 +156,5 @@ def test_a_stored_tag_matches_exactly_whatever_its_prefix(store):
     assert ids(store.query("default", NotificationFilter(notify_tag="MP|abcde|build"))) == [same]
     short = store.query("default", NotificationFilter(notify_tag="build"))
     assert [row["notify_tag"] for row in short] == ["build"]
+    untagged = add(store)  # no tag: not in the tag index, still found by the empty stored tag
+    assert ids(store.query("default", NotificationFilter(notify_tag=""))) == [untagged]

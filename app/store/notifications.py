@@ -41,12 +41,12 @@ class NotificationFilter:
     sender_ids: tuple[int, ...] | None = None
 
 
-# A stored tag equal to a (text) value. The second comparison follows from the first; it is
-# there so that SQLite finds the rows through the plain-tag index (schema v5), the one index on
-# tags. The `+` keeps the first from being planned as an index lookup: SQLite 3.40 then scans
-# the whole portal instead.
-_STORED_TAG_CONDITION = (f"(+{{column}} = ? AND substr({{column}}, {TAG_PREFIX_LENGTH + 1})"
-                         f" = substr(?, {TAG_PREFIX_LENGTH + 1}))")
+# A stored tag equal to a non-empty (text) value. The comparison of the plain part follows
+# from the first; it and `!= ''` are there so that SQLite finds the rows through the tag
+# column's one index (schema v11: plain part, rows with a tag only). The `+` keeps the
+# equality from being planned as an index lookup: SQLite 3.40 then scans the whole portal.
+_STORED_TAG_CONDITION = (f"({{column}} != '' AND +{{column}} = ? AND substr({{column}},"
+                         f" {TAG_PREFIX_LENGTH + 1}) = substr(?, {TAG_PREFIX_LENGTH + 1}))")
 
 
 # TAG replacement: the recipient's earlier notifications with the new one's stored tag.
@@ -54,10 +54,17 @@ _REPLACE_TAG = ("DELETE FROM notifications WHERE portal = ? AND recipient_id = ?
                 + _STORED_TAG_CONDITION.format(column="notify_tag"))
 
 
+def _stored_tag_condition(column: str, value: str) -> tuple[str, str, ...]:
+    """SQL and values matching a stored tag exactly (the empty tag has no index entries)."""
+    if value == "":
+        return f"{column} = ?", value
+    return _STORED_TAG_CONDITION.format(column=column), value, value
+
+
 def _plain_tag_condition(column: str) -> str:
     """SQL matching the plain tag after any app prefix `MP|xxxxx|` of a stored tag column."""
-    return (f"(substr({column}, 1, 3) = 'MP|' AND substr({column}, 9, 1) = '|'"
-            f" AND substr({column}, {TAG_PREFIX_LENGTH + 1}) = ?)")
+    return (f"({column} != '' AND substr({column}, 1, 3) = 'MP|' AND substr({column}, 9, 1)"
+            f" = '|' AND substr({column}, {TAG_PREFIX_LENGTH + 1}) = ?)")
 
 
 def _where(portal: str, flt: NotificationFilter) -> tuple[str, list]:
@@ -74,12 +81,11 @@ def _where(portal: str, flt: NotificationFilter) -> tuple[str, list]:
     if flt.sender_id is not None:
         add("sender_id = ?", int(flt.sender_id))
     if flt.notify_tag is not None:
-        add(_STORED_TAG_CONDITION.format(column="notify_tag"), *[str(flt.notify_tag)] * 2)
+        add(*_stored_tag_condition("notify_tag", str(flt.notify_tag)))
     if flt.tag is not None:
         add(_plain_tag_condition("notify_tag"), str(flt.tag))
     if flt.notify_sub_tag is not None:
-        add(_STORED_TAG_CONDITION.format(column="notify_sub_tag"),
-            *[str(flt.notify_sub_tag)] * 2)
+        add(*_stored_tag_condition("notify_sub_tag", str(flt.notify_sub_tag)))
     if flt.sub_tag is not None:
         add(_plain_tag_condition("notify_sub_tag"), str(flt.sub_tag))
     if flt.notify_type is not None:
