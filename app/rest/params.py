@@ -29,6 +29,10 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _SAPI_TYPE_END = re.compile(r"[;, ]")
 _BITRIX_TYPE_PARAMS = re.compile(r";.*$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Where a decoded JSON string could hold a surrogate: a \uD800-\uDFFF escape, or one encoded
+# raw (only a str body passed in can carry it; UTF-8 bytes with one do not decode).
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_NUMERIC_START = frozenset("-0123456789")  # a JSON key PHP may read as an integer starts so
 _PHP_TRIM_BYTES = b" \t\n\r\0\x0b"
 _FORBIDDEN_PREFIXES = ("__Host-", "__Secure-")
 _FORM = "application/x-www-form-urlencoded"
@@ -105,13 +109,16 @@ def decode_json_body(body: bytes) -> dict:
         text = body if isinstance(body, str) else bytes(body).decode("utf-8")
         value = json.loads(
             text,
-            object_pairs_hook=_json_object,
+            object_hook=_json_object,
             parse_int=_json_int,
             parse_constant=_json_constant,
         )
     except (ValueError, TypeError, RecursionError):
         return {}
-    if not _json_acceptable(value):
+    # Walked only when the text could hold what PHP refuses: 511 nested containers need as
+    # many opening brackets, a surrogate its escape.
+    if ((raw.count(b"[") + raw.count(b"{") >= JSON_MAX_DEPTH - 1
+         or _MAYBE_SURROGATE.search(raw)) and not _json_acceptable(value)):
         return {}
     if isinstance(value, list):
         return dict(enumerate(value))
@@ -293,12 +300,19 @@ def _as_text(name) -> str:
     return name if isinstance(name, str) else str(name)
 
 
-def _json_object(pairs: list) -> dict | list:
-    """A JSON object as json_decode($x, true) builds it: PHP keys, a list when keyed 0..n-1."""
-    array: dict = {}
-    for key, value in pairs:
-        array[_php_key(key)] = value
-    return list(array.values()) if _is_list(array) else array
+def _json_object(obj: dict) -> dict | list:
+    """A JSON object as json_decode($x, true) builds it: PHP keys, a list when keyed 0..n-1.
+
+    The decoder's own dict already is PHP's array for a repeated key (the first place, the
+    last value), and turning decimal keys into integers maps distinct keys to distinct keys,
+    so only an object with a key that may be decimal is built again."""
+    if not obj:
+        return []
+    for key in obj:
+        if key[:1] in _NUMERIC_START:
+            array = {_php_key(key): value for key, value in obj.items()}
+            return list(array.values()) if _is_list(array) else array
+    return obj
 
 
 def _json_int(text: str) -> int | float:
