@@ -107,12 +107,7 @@ def decode_json_body(body: bytes) -> dict:
         raise DecodeLimitError(f"The JSON body has more than {MAX_JSON_VALUES} values")
     try:
         text = body if isinstance(body, str) else bytes(body).decode("utf-8")
-        value = json.loads(
-            text,
-            object_hook=_json_object,
-            parse_int=_json_int,
-            parse_constant=_json_constant,
-        )
+        value = _JSON_DECODER.decode(text)
     except (ValueError, TypeError, RecursionError):
         return {}
     # Walked only when the text could hold what PHP refuses: 511 nested containers need as
@@ -327,6 +322,11 @@ def _json_int(text: str) -> int | float:
 def _json_constant(name: str):
     """PHP's JSON parser has no NaN or Infinity literals."""
     raise ValueError(f"not JSON: {name}")
+
+
+# One decoder for every body (json.loads with hooks would build one per call).
+_JSON_DECODER = json.JSONDecoder(object_hook=_json_object, parse_int=_json_int,
+                                 parse_constant=_json_constant)
 
 
 def _json_acceptable(value) -> bool:
