@@ -208,3 +208,27 @@ def test_the_state_a_quick_call_was_chosen_on_is_the_one_it_runs_with(emulator):
                                now=emulator.clock.now())
     assert not emulator.sync().faults_armed  # the state the quick check decided on
     assert emulator.sync().faults_armed  # the next call reads afresh
+
+
+def test_a_rest_call_leaves_no_garbage_cycle(app):
+    """A call's objects are freed as it ends: a cycle left per call (a request and its environ
+    holding each other) made the garbage collector pause a worker every few dozen calls."""
+    import gc
+    import threading
+
+    from b24emu.server import _call_wsgi
+    from werkzeug.test import EnvironBuilder
+
+    def call() -> int:
+        environ = EnvironBuilder(path=ADD, method="POST", json=BODY).get_environ()
+        return _call_wsgi(app, environ, threading.Event())[0]
+
+    assert call() == 200  # caches filled
+    gc.collect()
+    gc.disable()
+    try:
+        statuses = [call() for _ in range(20)]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert statuses == [200] * 20

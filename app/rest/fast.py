@@ -35,7 +35,10 @@ class RestFastPath:
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") not in METHODS:
             return self.flask_app(environ, start_response)
-        req = Request(environ)
+        # Not put back into the environ (werkzeug's default): the request and its environ
+        # would hold each other, a cycle per call left to the garbage collector, whose
+        # collections then came every few dozen calls.
+        req = Request(environ, populate_request=False)
         path = req.path
         if not path.startswith(PREFIX):
             return self.flask_app(environ, start_response)
