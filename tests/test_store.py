@@ -104,6 +104,56 @@ def test_a_copied_log_starts_again_from_the_beginning(tmp_path):
     assert database.write_lock_free()
 
 
+def test_a_short_log_is_copied_without_taking_the_lock(tmp_path):
+    """Below `restart_frames` a round copies the log without the write lock, so writers never
+    wait for it (the log starts again only if no writer came during the copy); at or over it,
+    the last copy holds the lock so that the next writer surely starts the log over."""
+    import sqlite3
+
+    from b24emu.store.db import _copy_log
+
+    database = Database(str(tmp_path / "grow.sqlite3"))
+    database.migrate()
+    database.db.conn.execute("PRAGMA wal_autocheckpoint=0")
+    with database.write() as db:
+        db.execute("CREATE TABLE filler (x TEXT)")
+        db.execute("INSERT INTO filler VALUES (?)", ["x" * 5000])
+    checkpointer = sqlite3.connect(database.path, isolation_level=None)
+    locked = []
+
+    def exclusive():
+        locked.append(1)
+        return database.locked()
+
+    frames = _log_frames(database)
+    assert _copy_log(checkpointer, exclusive, most_frames=10**6, restart_frames=frames + 1)
+    assert locked == []
+    assert _copy_log(checkpointer, exclusive, most_frames=10**6, restart_frames=frames)
+    with database.write() as db:
+        db.execute("INSERT INTO filler VALUES (?)", ["z" * 5000])
+    assert locked == [1] and _log_frames(database) < frames  # started again
+    assert database.query("SELECT count(*) AS n FROM filler")[0]["n"] == 2
+
+
+def test_a_round_leaves_the_copy_to_another_process_copying_at_that_moment():
+    """SQLite answers busy when another connection's checkpoint is running: the round takes no
+    lock (it would hold every writer for that other copy's fsyncs) and leaves the work to it."""
+    from b24emu.store.db import _copy_log
+
+    class Busy:
+        def execute(self, sql):
+            assert sql == "PRAGMA wal_checkpoint(PASSIVE)"
+            return self
+
+        def fetchone(self):
+            return (1, -1, -1)
+
+    def exclusive():
+        raise AssertionError("the write lock was taken")
+
+    assert _copy_log(Busy(), exclusive, most_frames=10, restart_frames=0)
+
+
 def test_the_checkpointer_outlives_a_failed_round(tmp_path, monkeypatch):
     """A round whose write lock cannot be taken (an OSError from the lock file) is retried: the
     thread lives on and empties the WAL once the lock works again, so the WAL stays bounded."""

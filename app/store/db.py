@@ -39,6 +39,7 @@ LOCK_POLL_SECONDS = 0.0001  # how often a waiting probe looks at the write lock 
 WAL_POLL_SECONDS = 0.05  # how often the checkpoint thread looks at the WAL's size
 WAL_FRAME_HEADER = 24  # bytes before each page in the WAL
 COPY_ROUNDS = 3  # lock-free checkpoint passes before the short one under the write lock
+RESTART_AT = 3  # eighths of the WAL limit: a log this long is started again (see _copy_log)
 SMALL_REMAINDER_FRAMES = 64  # left uncopied after a pass: small enough to copy under the lock
 TRUNCATE_WAIT_SECONDS = 0.02  # how long a TRUNCATE (under the write lock) waits for readers
 TRUNCATE_REST_ROUNDS = 10  # checkpoint rounds without a TRUNCATE after readers kept one back
@@ -113,18 +114,22 @@ class Database:
 
         SQLite otherwise checkpoints in whichever commit crosses 1000 WAL pages (that request
         waits 10 ms or more). Every `interval` this thread copies the log into the database
-        (PASSIVE: no lock, writers go on meanwhile). A copy that reaches the end of the log lets
-        the next writer start the log again from its beginning, so under a steady load the file
-        stops growing at a few intervals' worth of writes and no writer waits. Only when
-        the log itself (not the file) is still over a quarter of `wal_limit` after a copy
-        (readers kept it from restarting), or the file is over half of it (its size is looked
-        at every `WAL_POLL_SECONDS`), or no write came since the last round, does it take the
-        write lock and checkpoint with TRUNCATE, which empties the file. So the WAL stays below
+        (PASSIVE: no lock, writers go on meanwhile). Once the log has grown to `RESTART_AT`
+        eighths of `wal_limit`, a last short copy under the write lock reaches its end, so the
+        next writer starts the log again from its beginning: under a steady load the file stops
+        growing at about that size, and writers wait for that copy (two fsyncs, 5-10 ms) once
+        per that many bytes written rather than at every round. Only when the log itself (not
+        the file) is still over half of `wal_limit` after a copy (readers kept it from
+        restarting), or the file is over three quarters of it (its size is looked at every
+        `WAL_POLL_SECONDS`), or no write came since the last round, does it take the write lock
+        and checkpoint with TRUNCATE, which empties the file. So the WAL stays below
         `wal_limit` and is empty once the load ends, unless a connection keeps a read
         transaction open: then no checkpoint can reach the end of the log, the TRUNCATE gives up
         after `TRUNCATE_WAIT_SECONDS` and is not tried again for `TRUNCATE_REST_ROUNDS` rounds.
         (Taking the lock for a TRUNCATE whenever the file passed a quarter of the limit held
-        every writer for 50-80 ms about once a second at 1,000 adds a second.)
+        every writer for 50-80 ms about once a second at 1,000 adds a second; restarting the
+        log at every round held them 5-10 ms twice a second, which set the p99 at 10
+        connections.)
 
         A server worker calls this once; its connections, those already open (the one that
         migrated the file serves its event loop's calls) and those opened afterwards, turn
@@ -148,7 +153,7 @@ class Database:
                     if due:
                         resting, rounds = resting - 1, 0
                     continue
-                if size <= wal_limit // 2 and not due:
+                if size <= wal_limit * 3 // 4 and not due:
                     continue
                 rounds = 0
                 try:
@@ -158,8 +163,9 @@ class Database:
                         continue
                     frame_bytes = WAL_FRAME_HEADER + conn.execute(
                         "PRAGMA page_size").fetchone()[0]
-                    if not idle and size <= wal_limit // 2 and _copy_log(
-                            conn, self._exclusive, (wal_limit // 4) // frame_bytes):
+                    if not idle and size <= wal_limit * 3 // 4 and _copy_log(
+                            conn, self._exclusive, (wal_limit // 2) // frame_bytes,
+                            (wal_limit * RESTART_AT // 8) // frame_bytes):
                         continue
                     if not _truncate(conn, self._exclusive):
                         resting = TRUNCATE_REST_ROUNDS
@@ -430,21 +436,30 @@ def note_control_change(db: sqlite_utils.Database) -> None:
     db._b24emu_control_changed = True
 
 
-def _copy_log(conn: sqlite3.Connection, exclusive, most_frames: int) -> bool:
-    """Copy the WAL into the database so that the next writer starts the log again; False when
-    the log was over `most_frames` frames (it has not been restarting: a TRUNCATE is due).
+def _copy_log(conn: sqlite3.Connection, exclusive, most_frames: int,
+              restart_frames: int = 0) -> bool:
+    """Copy the WAL into the database, and once the log holds `restart_frames` frames or more
+    make the next writer start it again from its beginning; False when the log was over
+    `most_frames` frames (it has not been restarting: a TRUNCATE is due).
 
     Copies run without the write lock while writers go on (PASSIVE), each one copying what was
-    written during the one before, until what is left is small; the last, short copy holds the
-    write lock so that it reaches the end of the log. A copy's cost is mostly its fsyncs (about
-    2 ms per MB here), so writers wait for a few milliseconds' worth of writes at most.
+    written during the one before, until what is left is small. The restart needs one last
+    copy under the write lock that reaches the end of the log; its cost is two fsyncs (5–10 ms
+    under load here, whatever it copies), which every writer waits for, so it is made only
+    when the log has grown to `restart_frames`, not at every round. When another process's
+    checkpoint is copying at the same moment, this round leaves the work to it.
     """
+    frames = 0
     for _ in range(COPY_ROUNDS):
-        _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if busy:
+            return True
         if frames > most_frames:
             return False
         if frames - copied <= SMALL_REMAINDER_FRAMES:
             break
+    if frames < restart_frames:
+        return True
     with exclusive():
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     return True
