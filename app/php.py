@@ -142,7 +142,11 @@ def json_dumps(value) -> str:
         except (ValueError, TypeError, RecursionError):
             pass  # the slow path raises its own error for the same value
         else:
-            return _PHP_STRING_RE.sub(_php_escape, encoded)
+            # The regex walks every character; most answers hold none of the characters it
+            # replaces, and looking for each of them is a fast scan.
+            if any(char in encoded for char in _PHP_ESCAPED_CHARS):
+                return _PHP_STRING_RE.sub(_php_escape, encoded)
+            return encoded
     parts: list[str] = []
     _encode(value, parts)
     return "".join(parts)
@@ -156,6 +160,9 @@ _C_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_na
                               check_circular=False)
 _C_SCALARS = frozenset({str, int, bool, type(None)})
 _C_CHECK_LIMIT = 10_000  # values larger than this are left to the slow path whole
+
+
+_PHP_ESCAPED_CHARS = ("\\", "/", "<", ">", "&", "'")  # what _PHP_STRING_RE can match starts so
 
 
 def _php_escape(match: re.Match) -> str:
