@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from b24emu.record import recording as rec
 from b24emu.rest import redact
 
@@ -77,3 +78,21 @@ def test_a_nested_credential_pair_in_a_log_line_is_masked():
     line = "GET /rest/user.add?fields%5BPASSWORD%5D=hunter2&fields[token]=abc&auth%5B%5D=zz"
     assert redact.scrub_text(line) == (
         "GET /rest/user.add?fields%5BPASSWORD%5D=***&fields[token]=***&auth%5B%5D=***")
+
+
+@pytest.mark.parametrize("values, extra", [
+    ({"USER_ID": 2, "MESSAGE": "hello", "ATTACH": [{"MESSAGE": "x"}]}, ("devtoken",)),
+    ({"MESSAGE": "the code devtoken leaked", "n": [1, 2.5, None, True]}, ("devtoken",)),
+    ({"auth": "access-token-123", "MESSAGE": "access-token-123 again"}, ()),
+    ({"fields": {"PASSWORD": "longpassword99", "NAME": "x"}}, ("bearer-token-1",)),
+    ({"cmd": {"a": "user.update?ID=1&fields[PASSWORD]=hunter2"}}, ()),
+    ({"MESSAGE": "short"}, ("abc",)),  # a secret under 8 characters is not searched for
+])
+def test_the_journal_walk_masks_what_the_two_walks_mask(values, extra):
+    """`journal_params` is `secrets_of` and `params` in one walk: the same secrets and the same
+    masked parameters; with nothing to mask, the parameters themselves (no copy)."""
+    secrets, shown = redact.journal_params(values, *extra)
+    assert secrets == redact.secrets_of(values, *extra)
+    assert shown == redact.params(values, secrets)
+    plain = shown == values
+    assert (shown is values) == plain

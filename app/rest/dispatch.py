@@ -195,13 +195,13 @@ class _JournalDraft:
 
     def __init__(self, request: RestRequest, request_id: str, started: float,
                  wall_start: float, stub_id: int | None):
-        secrets = redact.secrets_of(request.params, request.ap, request.bearer)
+        secrets, params = redact.journal_params(request.params, request.ap, request.bearer)
         self.wall_start = wall_start
         self.row = {
             "portal": request.portal, "request_id": request_id, "at": started,
             "http_method": request.http_method, "path": redact.path(request.path, secrets),
             "method": request.method, "client_ip": request.client_ip,
-            "params": redact.params(request.params, secrets), "stub_id": stub_id,
+            "params": params, "stub_id": stub_id,
         }
         self.params_json = capped_json(self.row["params"], PARAMS_LIMIT)
 

@@ -106,24 +106,54 @@ def params(values: dict, secrets: Iterable[str] | None = None) -> dict:
 
 def secrets_of(values, *extra) -> set[str]:
     """Every credential value in decoded parameters (and batch commands), plus `extra`."""
-    found = {value for value in extra if isinstance(value, str) and value}
+    return _extras(extra) | _scan(values)[0]
+
+
+def journal_params(values: dict, *extra) -> tuple[set[str], dict]:
+    """`secrets_of` and `params` in one walk for the usual call: (the secrets, the masked
+    parameters). When no name in them is a credential or a batch `cmd` and no string holds a
+    secret, nothing is masked and `values` itself is returned, not a copy."""
+    found, plain, strings = _scan(values)
+    secrets = _extras(extra) | found
+    if plain:
+        searched = _longest_first(secrets)
+        if not any(secret in text for text in strings for secret in searched):
+            return secrets, values
+    return secrets, params(values, secrets)
+
+
+def _extras(extra) -> set[str]:
+    return {value for value in extra if isinstance(value, str) and value}
+
+
+def _scan(values) -> tuple[set[str], bool, list[str]]:
+    """(credential values found by name, whether no name is a credential or a batch `cmd`,
+    every string value). Iterative, as `_rebuild`."""
+    found: set[str] = set()
+    strings: list[str] = []
+    plain = True
     stack = [(values, False, False)]
-    while stack:  # iterative, as `_rebuild`
+    while stack:
         value, batch, hidden = stack.pop()
         if isinstance(value, dict):
             for key, item in value.items():
                 names_batch, names_secret = _kind(key) if isinstance(key, str) else (False, False)
+                if names_batch or names_secret:
+                    plain = False
                 stack.append((item, batch or names_batch, hidden or names_secret))
         elif isinstance(value, list):
             stack.extend((item, batch, hidden) for item in value)
-        elif hidden and value is not None and value != "":
-            found.add(value if isinstance(value, str) else str(value))
-        elif batch and isinstance(value, str):
-            for piece in value.partition("?")[2].split("&"):
-                name, equals, raw = piece.partition("=")
-                if equals and raw and is_credential(unquote_plus(name)):
-                    found.update((raw, unquote_plus(raw)))
-    return found
+        else:
+            if isinstance(value, str):
+                strings.append(value)
+            if hidden and value is not None and value != "":
+                found.add(value if isinstance(value, str) else str(value))
+            elif batch and isinstance(value, str):
+                for piece in value.partition("?")[2].split("&"):
+                    name, equals, raw = piece.partition("=")
+                    if equals and raw and is_credential(unquote_plus(name)):
+                        found.update((raw, unquote_plus(raw)))
+    return found, plain, strings
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
