@@ -7,6 +7,7 @@ import random
 import pytest
 from b24emu import create_app
 from b24emu.store.control import ClockState, ControlStore, JournalFilter
+from b24emu.store.db import Database
 
 from tests.conftest import T0
 
@@ -212,3 +213,30 @@ def test_a_rest_call_in_another_process_sees_a_fault_armed_before_it(tmp_path):
     finally:
         child.kill()
     assert out.split() == ["False", "True"]
+
+
+def test_a_symlinked_path_shares_the_control_version(tmp_path):
+    """SQLite opens the real file behind a symlink: a worker that reaches the database through
+    one sees a fault armed through the real path (one lock file, one version)."""
+    (tmp_path / "real").mkdir()
+    real = Database(str(tmp_path / "real" / "emu.sqlite3"))
+    real.migrate()
+    (tmp_path / "link.sqlite3").symlink_to(tmp_path / "real" / "emu.sqlite3")
+    linked = ControlStore(Database(str(tmp_path / "link.sqlite3")))
+    assert not linked.snapshot().faults_armed  # read and kept
+    ControlStore(real).add_fault("default", method="*", error="X", description="", status=500,
+                                 latency=0.0, times=None, probability=1.0, now=T0)
+    assert linked.snapshot().faults_armed
+
+
+def test_a_database_without_a_lock_file_keeps_nothing(tmp_path):
+    """A "file:" URI has no lock file and so no version: every read goes to the database, so
+    two handles on it never serve each other stale state."""
+    uri = f"file:{tmp_path / 'uri.sqlite3'}"
+    first, second = Database(uri), Database(uri)
+    first.migrate()
+    reader = ControlStore(second)
+    assert second.control_version() is None and not reader.snapshot().faults_armed
+    ControlStore(first).add_fault("default", method="*", error="X", description="", status=500,
+                                  latency=0.0, times=None, probability=1.0, now=T0)
+    assert reader.snapshot().faults_armed

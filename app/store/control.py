@@ -72,7 +72,7 @@ class ControlStore:
         read again only after some process changed them (`Database.control_version`)."""
         version = self.database.control_version()  # before the read: a change during it
         kept = self._snapshot                      # makes the next call read again
-        if kept is not None and kept[0] == version:
+        if version is not None and kept is not None and kept[0] == version:
             return kept[1]
         values = dict(self.database.db.conn.execute(
             "SELECT key, value FROM control WHERE key IN (?, ?, ?, ?)",
@@ -80,7 +80,8 @@ class ControlStore:
         snapshot = Snapshot(_clock_state(values.get(CLOCK_KEY)),
                             values.get(FAULTS_KEY, "0") != "0", values.get(PORTALS_VERSION_KEY),
                             values.get(STUBS_KEY, "1") != "0")
-        self._snapshot = (version, snapshot)
+        if version is not None:
+            self._snapshot = (version, snapshot)
         return snapshot
 
     # --- clock --------------------------------------------------------------------------------

@@ -81,7 +81,6 @@ class Database:
         self._lock_long_held = False  # a waiting probe gave up (see write_lock_free)
         self._handles: weakref.WeakSet = weakref.WeakSet()  # every thread's, to reconfigure
         self._control_map: mmap.mmap | None = None  # the lock file's control version, mapped
-        self._control_version = 0  # the version of a database with no lock file (":memory:")
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -366,7 +365,9 @@ class Database:
         pid = _Pid.value
         if self._lock_pid != pid:
             self._write_lock = threading.Lock()  # a forked child starts with no writer
-            path = os.path.abspath(self.path) + "-writelock"
+            # The file's real path, as SQLite opens it: a database reached through a symlink
+            # shares its writers' lock and its control version with every other path to it.
+            path = os.path.realpath(self.path) + "-writelock"
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             if os.fstat(fd).st_size < CONTROL_VERSION_BYTES:
@@ -378,23 +379,24 @@ class Database:
 
     # --- the control version --------------------------------------------------------------------
 
-    def control_version(self) -> int:
+    def control_version(self) -> int | None:
         """A number every process of this file sees change after any committed write that
         called `note_control_change`: a reader may keep what it read of that state for as long
-        as the number stays the same (`ControlStore.snapshot`, `OperatingLimiter.live`).
+        as the number stays the same (`ControlStore.snapshot`, `OperatingLimiter.live`). None
+        for a database with no lock file (":memory:" or a "file:" URI): nothing may be kept.
 
         It lives in the lock file, mapped into memory: reading it costs no system call and no
         SQL. A process that changes the control state bumps it after its COMMIT, before it lets
         the write lock go."""
         if self._process_lock() is None:
-            return self._control_version
+            return None
         return int.from_bytes(self._control_map[:CONTROL_VERSION_BYTES], "little")
 
     def _bump_control_version(self) -> None:
-        if self._process_lock() is None:
-            self._control_version += 1
+        version = self.control_version()
+        if version is None:
             return
-        value = (self.control_version() + 1) % (1 << (8 * CONTROL_VERSION_BYTES))
+        value = (version + 1) % (1 << (8 * CONTROL_VERSION_BYTES))
         self._control_map[:CONTROL_VERSION_BYTES] = value.to_bytes(CONTROL_VERSION_BYTES,
                                                                    "little")
 

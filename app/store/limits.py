@@ -185,6 +185,8 @@ class OperatingLimiter:
         alive when last read: kept while no process changed any bucket (the control version),
         and filtered again by `_budget_of` at the time it is used."""
         version = self.database.control_version()
+        if version is None:  # no lock file, no version: nothing is kept
+            return self._read_live(key, now)
         kept = self._live.get(key)
         if kept is not None and kept[0] == version:
             return kept[1]
