@@ -8,6 +8,7 @@ stream's lifetime are checked without waiting.
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -297,3 +298,25 @@ def test_a_worker_serves_a_bounded_number_of_open_pages(client, emulator, monkey
     fourth = ui.RecipientWatcher(path, "default", 2)
     third.close()
     fourth.close()
+
+
+def test_a_stream_on_a_descriptor_past_1023_is_not_taken_for_closed():
+    """select() refuses descriptors numbered 1024 or more; a worker with that many open files
+    took every such stream for closed and ended it at once."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1100
+    if soft < wanted + 1:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    ours, theirs = socket.socketpair()
+    high = socket.socket(fileno=os.dup2(ours.fileno(), wanted))
+    try:
+        assert high.fileno() >= 1024
+        assert not ui._client_gone(high)
+        theirs.close()
+        assert ui._client_gone(high)
+    finally:
+        high.close()
+        ours.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

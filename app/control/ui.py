@@ -245,7 +245,11 @@ def _client_gone(client) -> bool:
     if not isinstance(client, socket.socket) or hasattr(client, "context"):
         return False
     try:
-        readable, _, _ = select.select([client], [], [], 0)
+        # poll, not select: select() refuses a descriptor numbered 1024 or more, and a busy
+        # worker (or a long test run) has such descriptors; every stream then looked closed.
+        poller = select.poll()
+        poller.register(client, select.POLLIN)
+        readable = poller.poll(0)
         return bool(readable) and client.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True

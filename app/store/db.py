@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import mmap
 import os
 import sqlite3
 import threading
@@ -80,7 +79,6 @@ class Database:
         self._background_checkpoints = False
         self._lock_long_held = False  # a waiting probe gave up (see write_lock_free)
         self._handles: weakref.WeakSet = weakref.WeakSet()  # every thread's, to reconfigure
-        self._control_map: mmap.mmap | None = None  # the lock file's control version, mapped
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -369,11 +367,7 @@ class Database:
             # shares its writers' lock and its control version with every other path to it.
             path = os.path.realpath(self.path) + "-writelock"
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            if os.fstat(fd).st_size < CONTROL_VERSION_BYTES:
-                os.ftruncate(fd, CONTROL_VERSION_BYTES)  # zeros: version 0
-            self._control_map = mmap.mmap(fd, CONTROL_VERSION_BYTES)
-            self._lock_fd = fd
+            self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             self._lock_pid = pid
         return self._lock_fd
 
@@ -385,20 +379,21 @@ class Database:
         as the number stays the same (`ControlStore.snapshot`, `OperatingLimiter.live`). None
         for a database with no lock file (":memory:" or a "file:" URI): nothing may be kept.
 
-        It lives in the lock file, mapped into memory: reading it costs no system call and no
-        SQL. A process that changes the control state bumps it after its COMMIT, before it lets
-        the write lock go."""
-        if self._process_lock() is None:
+        It is the lock file's first bytes (none yet: 0), read with one `pread` and no SQL. A
+        process that changes the control state bumps it after its COMMIT, before it lets the
+        write lock go, so bumps never interleave. (Not a memory map: that holds a second
+        descriptor per database and dies of SIGBUS if the file is cut short.)"""
+        lock_fd = self._process_lock()
+        if lock_fd is None:
             return None
-        return int.from_bytes(self._control_map[:CONTROL_VERSION_BYTES], "little")
+        return int.from_bytes(os.pread(lock_fd, CONTROL_VERSION_BYTES, 0), "little")
 
     def _bump_control_version(self) -> None:
         version = self.control_version()
         if version is None:
             return
         value = (version + 1) % (1 << (8 * CONTROL_VERSION_BYTES))
-        self._control_map[:CONTROL_VERSION_BYTES] = value.to_bytes(CONTROL_VERSION_BYTES,
-                                                                   "little")
+        os.pwrite(self._lock_fd, value.to_bytes(CONTROL_VERSION_BYTES, "little"), 0)
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         """Rows of a read query as dicts (always parameterised)."""
