@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from b24emu import create_app
 from b24emu.clock import ManualClock
 from b24emu.settings import Settings
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PORTAL = Path(__file__).parent / "data" / "portal.json"
@@ -80,3 +84,41 @@ def rest(client) -> Rest:
 def load_captures(name: str) -> list[dict]:
     """The requests one real client library sent (shared/wire-captures)."""
     return json.loads((CAPTURES / f"{name}.json").read_text())
+
+
+# A portal whose one app reads the offline event queue (event.offline.* need an admin's token).
+QUEUE_PORTAL = {
+    "users": [{"id": 1, "name": "Ada", "admin": True}],
+    "apps": [{"client_id": "local.queue.app", "client_secret": "s", "scopes": ["crm"],
+              "tokens": [{"access_token": "admintoken", "user_id": 1,
+                          "expires_at": "2099-01-01T00:00:00+00:00"}]}],
+}
+
+
+def queue_app(settings, clock, tmp_path):
+    """The emulator on QUEUE_PORTAL with event delivery off: fired events stay queued."""
+    fixture = tmp_path / "queue-portal.json"
+    fixture.write_text(json.dumps(QUEUE_PORTAL))
+    app = create_app(settings.with_overrides(fixtures=str(fixture)), clock=clock)
+    app.extensions["b24emu"].deliveries.wake = lambda: None  # queue only
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@contextmanager
+def serving(wsgi_app) -> Iterator:
+    """`wsgi_app` on a real HTTP server on 127.0.0.1 (a thread per request, no access log)
+    while the block runs; the server's `url` is set."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

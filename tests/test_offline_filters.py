@@ -5,28 +5,17 @@ nothing is reserved when the request is refused."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from b24emu import create_app
 from b24emu.events import fire
 
-PORTAL = {
-    "users": [{"id": 1, "name": "Ada", "admin": True}],
-    "apps": [{"client_id": "local.queue.app", "client_secret": "s", "scopes": ["crm"],
-              "tokens": [{"access_token": "admintoken", "user_id": 1,
-                          "expires_at": "2099-01-01T00:00:00+00:00"}]}],
-}
+from tests.conftest import queue_app
+
 METHODS = ["event.offline.get", "event.offline.list"]
 
 
 @pytest.fixture
 def app(settings, clock, tmp_path):
-    fixture = tmp_path / "portal.json"
-    fixture.write_text(json.dumps(PORTAL))
-    app = create_app(settings.with_overrides(fixtures=str(fixture)), clock=clock)
-    app.extensions["b24emu"].deliveries.wake = lambda: None  # queue only
-    return app
+    return queue_app(settings, clock, tmp_path)
 
 
 @pytest.fixture

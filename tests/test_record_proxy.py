@@ -7,7 +7,6 @@ import errno
 import json
 import logging
 import socket
-import threading
 
 import pytest
 import requests
@@ -16,15 +15,11 @@ from b24emu.record import proxy as proxy_module
 from b24emu.record.proxy import RecordingProxy
 from b24emu.record.recording import load
 from b24emu.rest.redact import RedactingFilter
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.conftest import serving
+
 LOGGERS = ("b24emu.record", "werkzeug", "b24emu")
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
 
 
 @pytest.fixture
@@ -43,14 +38,9 @@ def portal():
             response = Response(b'{"result": true}', content_type="application/json")
         return response(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.received, server.state = received, state
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(app) as server:
+        server.received, server.state = received, state
+        yield server
 
 
 def test_a_busy_port_leaves_an_existing_recording_as_it_was(tmp_path, capsys, monkeypatch):

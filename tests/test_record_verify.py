@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -18,10 +17,10 @@ from b24emu.record import proxy as proxy_module
 from b24emu.record.proxy import RecordingProxy
 from b24emu.record.recording import load
 from b24emu.testing.server import RunningEmulator
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
+from tests.conftest import serving
 from tests.test_server import free_port
 
 DEAL = {"ID": "{{params.ID|str}}", "TITLE": "Deal {{params.ID}}", "OPPORTUNITY": "1500.00",
@@ -310,11 +309,6 @@ def test_no_web_page_can_drive_the_proxy(portal, tmp_path):
     assert [call["method"] for call in load(out)["calls"]] == ["im.notify.personal.add"]
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
 @pytest.fixture
 def upstream():
     """A bare portal that writes down what reached it and answers `{"result": true}` (or
@@ -329,14 +323,9 @@ def upstream():
         return Response(state["answer"], content_type="application/json")(environ,
                                                                           start_response)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.received, server.state = received, state
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(app) as server:
+        server.received, server.state = received, state
+        yield server
 
 
 def test_secrets_reach_the_portal_unchanged_and_the_file_masked(upstream, tmp_path):
