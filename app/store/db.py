@@ -115,9 +115,10 @@ class Database:
         eighths of `wal_limit`, a last short copy under the write lock reaches its end, so the
         next writer starts the log again from its beginning: under a steady load the file stops
         growing at about that size, and writers wait for that copy (two fsyncs, 5-10 ms) once
-        per that many bytes written rather than at every round. Only when the log itself (not
-        the file) is still over half of `wal_limit` after a copy (readers kept it from
-        restarting), or the file is over three quarters of it (its size is looked at every
+        per that many bytes written rather than at every round (the log reaches that size plus
+        up to one round's writes, about 33 MB at 10 connections here). Only when the log itself
+        (not the file) is still over three quarters of `wal_limit` after a copy (readers kept it
+        from restarting), or the file is over seven eighths of it (its size is looked at every
         `WAL_POLL_SECONDS`), or no write came since the last round, does it take the write lock
         and checkpoint with TRUNCATE, which empties the file. So the WAL stays below
         `wal_limit` and is empty once the load ends, unless a connection keeps a read
@@ -150,7 +151,7 @@ class Database:
                     if due:
                         resting, rounds = resting - 1, 0
                     continue
-                if size <= wal_limit * 3 // 4 and not due:
+                if size <= wal_limit * 7 // 8 and not due:
                     continue
                 rounds = 0
                 try:
@@ -160,8 +161,8 @@ class Database:
                         continue
                     frame_bytes = WAL_FRAME_HEADER + conn.execute(
                         "PRAGMA page_size").fetchone()[0]
-                    if not idle and size <= wal_limit * 3 // 4 and _copy_log(
-                            conn, self._exclusive, (wal_limit // 2) // frame_bytes,
+                    if not idle and size <= wal_limit * 7 // 8 and _copy_log(
+                            conn, self._exclusive, (wal_limit * 3 // 4) // frame_bytes,
                             (wal_limit * RESTART_AT // 8) // frame_bytes):
                         continue
                     if not _truncate(conn, self._exclusive):
