@@ -278,8 +278,7 @@ def emulator_add(emulator, message: str) -> int:
 
 def test_a_worker_serves_a_bounded_number_of_open_pages(client, emulator, monkeypatch):
     """Each open page holds an SQLite connection and re-reads its recipient after commits: past
-    `MAX_OPEN_STREAMS` a page gets a 503 (its EventSource tries again), and a closed page frees
-    its place."""
+    `MAX_OPEN_STREAMS` a page gets a 503, and a closed page frees its place."""
     monkeypatch.setattr(ui, "MAX_OPEN_STREAMS", ui.RecipientWatcher._open + 2)
     path = emulator.database.path
     first = ui.RecipientWatcher(path, "default", 2)
@@ -298,6 +297,18 @@ def test_a_worker_serves_a_bounded_number_of_open_pages(client, emulator, monkey
     fourth = ui.RecipientWatcher(path, "default", 2)
     third.close()
     fourth.close()
+
+
+def test_a_head_request_for_the_stream_gives_its_place_back(client, monkeypatch):
+    """HEAD of the stream (Flask answers it for the GET route) never starts the body: its
+    watcher is closed with the response, so 256 HEADs cannot lock every inbox page out."""
+    monkeypatch.setattr(ui, "MAX_OPEN_STREAMS", ui.RecipientWatcher._open + 1)
+    for _ in range(3):
+        head = client.head("/_emulator/ui/events?portal=default&recipient=2")
+        assert head.status_code == 200 and head.data == b""
+        head.close()  # as a server does once the (empty) answer is sent
+    monkeypatch.setattr(ui, "LIFETIME_SECONDS", 0)
+    assert client.get("/_emulator/ui/events?portal=default&recipient=2").status_code == 200
 
 
 def test_a_stream_on_a_descriptor_past_1023_is_not_taken_for_closed():

@@ -23,7 +23,8 @@ streams it from a coroutine (`stream_async`): an open page holds no thread. Unde
 server (the pytest plugin's) the view's generator `_stream` is the body and holds a thread
 while the page is open. A worker serves at most `MAX_OPEN_STREAMS` pages at once (each holds an
 SQLite connection and re-reads its recipient's newest rows after a commit); past that a page
-gets a 503 and its EventSource tries again later.
+gets a 503, shows "offline" (a browser's EventSource does not retry after an error status) and
+connects again when reloaded.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def events():
     else:
         body = _stream(watcher, request.environ.get("gunicorn.socket"))
     response = Response(body, mimetype="text/event-stream")
+    if body is not None:
+        # A body that never starts (a HEAD request, a client gone before the first byte) does
+        # not run the generator's `finally`: the watcher's place is given back when the server
+        # closes the response, whatever happened (closing twice counts once).
+        response.call_on_close(watcher.close)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
