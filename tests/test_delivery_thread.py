@@ -102,3 +102,25 @@ def test_the_tokens_of_a_delivery_that_failed_unexpectedly_go_with_it(emulator, 
     assert emulator.portals.token("default", tokens["access_token"]) is not None
     assert client.post("/_emulator/reset", json={"scope": "data"}).status_code == 200
     assert emulator.portals.token("default", tokens["access_token"]) is None
+
+
+def test_a_delivered_event_stays_delivered_when_its_journal_row_cannot_be_written(
+        emulator, loop, monkeypatch):
+    """The outcome is committed first; if the journal row then fails, the loop's fallback
+    ("internal error") must not overwrite what the handler answered."""
+    loop.first_post_raises = False
+    real_record, records = emulator.control.record, []
+
+    def record(*args, **kwargs):
+        records.append(args)
+        if len(records) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(emulator.control, "record", record)
+    [delivery_id] = fire(emulator, "default", "ONCRMDEALADD", {"FIELDS": {"ID": 1}},
+                         1)["deliveries"]
+    assert loop() == {delivery_id: "delivered"}
+    delivery = emulator.events.delivery("default", delivery_id)
+    assert (delivery["http_status"], delivery["error"]) == (200, None)
+    assert len(records) == 1  # no second journal row for the same delivery

@@ -67,3 +67,26 @@ def test_a_consumer_that_comes_in_between_pick_and_reserve_takes_other_records(
     thread.join(WAIT)
     assert done.is_set()
     assert (mine, other["ids"]) in (([1, 2, 3], [4, 5, 6]), ([4, 5, 6], [1, 2, 3]))
+
+
+def test_the_queue_is_read_and_sorted_without_the_write_lock(app, emulator, monkeypatch):
+    """Picking reads the app's whole free queue and sorts it in Python (a second at 50,000
+    records): no writer of any worker waits for that; the reserve takes the lock."""
+    from b24emu.methods import events as events_methods
+
+    reply = app.test_client().post("/rest/event.bind.json", json={
+        "auth": "admintoken", "event": "ONCRMDEALUPDATE", "event_type": "offline"})
+    assert reply.status_code == 200, reply.get_json()
+    for deal in range(1, 5):
+        fire(emulator, "default", "ONCRMDEALUPDATE", {"FIELDS": {"ID": deal}}, 1)
+    pick, lock_free_at_pick = events_methods._pick, []
+
+    def watched_pick(*args, **kwargs):
+        lock_free_at_pick.append(emulator.database.write_lock_free())
+        return pick(*args, **kwargs)
+
+    monkeypatch.setattr(events_methods, "_pick", watched_pick)
+    assert get(app, clear=0, limit=3) == [1, 2, 3]
+    # The first pick reads the free queue; the last one reads this call's own records (by
+    # process id, in SQL) inside the call's transaction, after the reserve.
+    assert lock_free_at_pick == [True, False]

@@ -174,20 +174,24 @@ class EventStore:
                token_hash: str | None) -> bool:
         """Record how a delivery ended, and trim the portal's history. `token_hash`: the
         digests of the tokens issued for it (access, then refresh), space-separated. False when
-        the delivery is gone (a reset while it was sent): its tokens are deleted then."""
+        the delivery is gone (a reset while it was sent: its tokens are deleted then) or has
+        ended already (its outcome stays as it was recorded)."""
         with self.database.write() as db:
             row = db.execute(
                 "UPDATE event_deliveries SET status = ?, sent_at = ?, duration = ?,"
                 " http_status = ?, response = ?, error = ?, token_hash = ? WHERE id = ?"
-                " RETURNING portal",
+                " AND status = ? RETURNING portal",
                 [status, sent_at, duration, http_status,
                  None if response is None else response[:RESPONSE_LIMIT], error, token_hash,
-                 delivery_id]).fetchone()
-            if row is None:
-                _delete_tokens(db, (token_hash or "").split())
-                return False
-            self._ended(db, row[0])
-            return True
+                 delivery_id, SENDING]).fetchone()
+            if row is not None:
+                self._ended(db, row[0])
+                return True
+            if db.execute("SELECT 1 FROM event_deliveries WHERE id = ?",
+                          [delivery_id]).fetchone():
+                return False  # ended already: a fallback after a later failure changes nothing
+            _delete_tokens(db, (token_hash or "").split())
+            return False
 
     def _ended(self, db, portal: str) -> None:
         """One more of the portal's deliveries ended: trim its history at every TRIM_EVERY-th.
@@ -269,16 +273,21 @@ class EventStore:
             return True
 
     def offline_reserve(self, portal: str, client_id: str, connector_id: str, *, error: bool,
-                        where: str, args: list, order: str, limit: int) -> str:
-        """Mark up to `limit` unreserved records with a new process id (event.offline.get)."""
-        process_id = secrets.token_hex(16)
+                        where: str, args: list, order: str, limit: int,
+                        process_id: str) -> int:
+        """Mark up to `limit` unreserved records with `process_id` (event.offline.get); how many
+        were marked (fewer than picked when another consumer reserved some meanwhile)."""
         with self.database.write() as db:
             sql = ("UPDATE event_offline SET process_id = ? WHERE id IN (SELECT id FROM"  # noqa: S608
                    " event_offline WHERE portal = ? AND client_id = ? AND connector_id = ? AND"
                    f" error = ? AND process_id = '' AND {where} ORDER BY {order} LIMIT ?)")
-            db.execute(sql, [process_id, portal, client_id, connector_id, int(error), *args,
-                             limit])
-        return process_id
+            return db.execute(sql, [process_id, portal, client_id, connector_id, int(error),
+                                    *args, limit]).rowcount
+
+    @staticmethod
+    def new_process_id() -> str:
+        """A process id for the records one event.offline.get call reserves."""
+        return secrets.token_hex(16)
 
     def offline_records(self, portal: str, client_id: str, *, where: str, args: list,
                         order: str, limit: int, offset: int = 0) -> list[dict]:

@@ -247,7 +247,7 @@ class DeliveryWorker:
         if not emulator.events.finish(delivery["id"], status=status, sent_at=sent_at,
                                       duration=duration, http_status=http_status,
                                       response=answer, error=error, token_hash=digest):
-            return  # deleted while it was sent (a reset): it belongs to no journal any more
+            return  # deleted while it was sent (a reset), or ended already: nothing to journal
         url = redact(delivery["url"])
         emulator.control.record({
             "portal": delivery["portal"], "request_id": f"event-{delivery['id']}",

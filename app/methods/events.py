@@ -234,6 +234,9 @@ def _record(row: dict, zone, *, listing: bool) -> dict:
     return record
 
 
+RESERVE_ATTEMPTS = 3  # picks by one event.offline.get when other consumers take its records
+
+
 @method("event.offline.get", scope=GLOBAL_SCOPE,
         params=("filter", "order", "limit", "clear", "process_id", "auth_connector", "error"))
 def event_offline_get(call: Call) -> dict:
@@ -252,15 +255,22 @@ def event_offline_get(call: Call) -> dict:
     default_order = {"TIMESTAMP_X": "ASC"}
     return_process_id = not clear
     if process_id is None:
-        # Picked and reserved in one write transaction: a consumer in another thread or process
-        # cannot reserve the picked records in between (this call would get none of them).
-        with events.database.write():
+        # Picked without the write lock (a whole queue is read and sorted in Python), then
+        # reserved under it only while still free: records another consumer reserved in
+        # between are picked again from what is left, a few times at most.
+        process_id, reserved = events.new_process_id(), 0
+        for _ in range(RESERVE_ATTEMPTS):
             free = _pick(call, scope, [connector, int(with_errors), ""], GET_FIELDS,
-                         default_order, limit=limit)
-            process_id = events.offline_reserve(
+                         default_order, limit=limit - reserved)
+            if not free.items:
+                break
+            got = events.offline_reserve(
                 caller.portal, caller.client_id, connector, error=with_errors, where=_EVERY_ID,
                 args=[json.dumps([item["ID"] for item in free.items])], order="id ASC",
-                limit=limit)
+                limit=limit - reserved, process_id=process_id)
+            reserved += got
+            if got == len(free.items) or reserved >= limit:
+                break
     else:
         return_process_id = True
     page = _pick(call, scope, [connector, int(with_errors), process_id], GET_FIELDS,
