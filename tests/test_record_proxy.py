@@ -165,3 +165,34 @@ def test_a_silent_client_is_let_go(portal, tmp_path, monkeypatch):
             assert idle.recv(1024) == b""  # the proxy closed the silent connection
     finally:
         proxy.stop()
+
+
+def test_a_full_recording_says_so_once_and_counts_the_rest(portal, tmp_path, monkeypatch,
+                                                          caplog):
+    """An hour of calls past the limit must not fill the log: one warning when the file is
+    full, one count when the recording ends."""
+    monkeypatch.setattr(proxy_module, "MAX_CALLS", 1)
+    proxy = RecordingProxy(f"{portal.url}/rest/1/hookcode99/", tmp_path / "full.json").start()
+    with caplog.at_level(logging.WARNING, logger="b24emu.record"):
+        try:
+            for _ in range(6):
+                assert requests.get(f"{proxy.url}/rest/server.time").status_code == 200
+        finally:
+            proxy.stop()
+    lines = [record.getMessage() for record in caplog.records
+             if record.name.startswith("b24emu.record")]
+    assert len([line for line in lines if line.startswith("recording full")]) == 1
+    assert any(line.startswith("5 calls were forwarded but not recorded") for line in lines)
+
+
+def test_a_short_password_does_not_mangle_a_redirect(portal, tmp_path):
+    """A secret too short to be searched for by value (here a one-character password) is left
+    alone elsewhere in the `Location`; the webhook code in its path is still masked."""
+    host = portal.url.removeprefix("http://")
+    proxy = RecordingProxy(f"http://u:1@{host}/rest/1/hookcode99/", tmp_path / "r.json").start()
+    portal.state["location"] = f"{portal.url}/rest/1/hookcode99/profile?x=10"
+    try:
+        moved = requests.get(f"{proxy.url}/rest/profile", allow_redirects=False)
+    finally:
+        proxy.stop()
+    assert moved.headers["Location"] == f"{portal.url}/rest/1/hoo***/profile?x=10"

@@ -122,6 +122,8 @@ class RecordingProxy:
         self._writer: rec.RecordingWriter | None = None
         self._closed = False
         self._stopped = ""  # why nothing more is written ("full", "stopped"), once it is so
+        self.unrecorded = 0  # calls forwarded but not written because the file was full
+        self._full_lock = threading.Lock()
         redact.guard_logs(*LOGGERS)  # `b24emu record` runs without create_app
 
     def open(self) -> None:
@@ -198,10 +200,9 @@ class RecordingProxy:
 
     def _shown(self, value: str) -> str:
         """A header value with the proxy's own credentials masked (a redirect's `Location`
-        may carry the upstream's webhook URL)."""
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            value = value.replace(secret, redact.mask(secret))
-        return redact.scrub_text(value)
+        may carry the upstream's webhook URL): by the journal's rules, so a secret too short
+        to be searched for (a password of one character) does not mangle the rest of it."""
+        return redact.scrub_text(value, self.secrets)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -247,10 +248,13 @@ class RecordingProxy:
     def _room(self, method: str) -> bool:
         """True while the file takes calls; a call that will not be written is logged."""
         if self._stopped == "full" or len(self.recording["calls"]) >= MAX_CALLS:
-            self._stopped = "full"
-            log.warning("recording full (%d calls, %d bytes): %s forwarded, not recorded",
-                        len(self.recording["calls"]), self._writer.size if self._writer else 0,
-                        method)
+            with self._full_lock:  # _room may run under self._lock
+                first = not self.unrecorded
+                self._stopped, self.unrecorded = "full", self.unrecorded + 1
+            if first:  # once: an hour of calls past the limit must not fill the log instead
+                log.warning("recording full (%d calls, %d bytes): %s and later calls are"
+                            " forwarded, not recorded", len(self.recording["calls"]),
+                            self._writer.size if self._writer else 0, method)
             return False
         return not self._stopped and self._writer is not None
 
@@ -312,6 +316,9 @@ class RecordingProxy:
             self._closed = True
             if self._writer is not None:
                 self._writer.close()
+        if self.unrecorded:
+            log.warning("%d calls were forwarded but not recorded: %s was full",
+                        self.unrecorded, self.out)
 
     def serve_forever(self, host: str | None = None, port: int | None = None) -> None:
         """Serve in the foreground until Ctrl-C (the recording is complete after every call);
