@@ -73,6 +73,7 @@ class RsgiBridge:
                                        thread_name_prefix="b24emu-call")
         self.max_body_bytes = max_body_bytes
         self.running = 0  # calls handed to the pool and not yet answered (event loop only)
+        self.quick_failures = 0  # failed quick-call checks (only the first is logged)
 
     def __rsgi_init__(self, loop) -> None:
         _end_streams_on_signals(loop)
@@ -160,7 +161,12 @@ class RsgiBridge:
         try:
             return self.quick()
         except Exception:  # noqa: BLE001 (e.g. the database busy: the pool's call answers it)
-            log.warning("quick-call check failed; the call runs on the pool", exc_info=True)
+            # With its traceback once per worker; a cause that lasts (an unreadable lock
+            # file) must not write a traceback for every call of an hour's load.
+            self.quick_failures += 1
+            if self.quick_failures == 1:
+                log.warning("quick-call check failed; such calls run on the pool (logged"
+                            " once)", exc_info=True)
             return False
 
 

@@ -152,3 +152,24 @@ def test_two_server_processes_share_one_rate_bucket(db_path):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_failing_quick_check_sends_calls_to_the_pool_and_is_logged_once(caplog):
+    """A lasting cause (an unreadable lock file, say) must not write a traceback per call."""
+    import logging
+
+    from b24emu.server import RsgiBridge
+
+    def broken():
+        raise OSError("lock file unreadable")
+
+    bridge = RsgiBridge(None, 1, 1024, quick=broken)
+    try:
+        with caplog.at_level(logging.WARNING, logger="b24emu"):
+            runs_at_once = [bridge._quick("/rest/1/code/server.time", b"", False)
+                            for _ in range(5)]
+    finally:
+        bridge.pool.shutdown()
+    assert runs_at_once == [False] * 5
+    warned = [r for r in caplog.records if "quick-call check failed" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].exc_info is not None
