@@ -91,7 +91,9 @@ def events():
         handoff(watcher)  # the async server streams it from its event loop (`stream_async`)
         body = None
     else:
-        body = _stream(watcher, request.environ.get("gunicorn.socket"))
+        # werkzeug's server (the pytest plugin's) hands over the client's socket: a closed
+        # page then frees its thread at the next tick, not at the next heartbeat's write.
+        body = _stream(watcher, request.environ.get("werkzeug.socket"))
     response = Response(body, mimetype="text/event-stream")
     if body is not None:
         # A body that never starts (a HEAD request, a client gone before the first byte) does
