@@ -96,3 +96,12 @@ def test_the_journal_walk_masks_what_the_two_walks_mask(values, extra):
     assert shown == redact.params(values, secrets)
     plain = shown == values
     assert (shown is values) == plain
+
+
+@pytest.mark.parametrize("text", ["GET /rest/user.get?auth[0]=sekret1&x=1",
+                                  "auth%5B0%5D=sekret1", "fields[PASSWORD][0]=sekret1",
+                                  "fields%5Bpassword%5D%5B1%5D=sekret1"])
+def test_a_keyed_array_credential_is_masked_in_log_text(text):
+    """`auth[0]=` is a credential (`is_credential`), so a log line masks its value too, short
+    as it is (a value under 8 characters is never searched for elsewhere)."""
+    assert "sekret1" not in redact.scrub_text(text)

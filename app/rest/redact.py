@@ -35,11 +35,12 @@ BATCH_KEY = "cmd"
 REST_PREFIX = "rest"
 # `name=value` and `"name": "value"` spellings of a credential inside free text (log lines).
 _NAMES = "|".join(sorted(CREDENTIAL_KEYS, key=len, reverse=True))
-# A name may close a bracket (`fields[password]=`, `fields%5Bpassword%5D=`) or be an array
-# (`auth[]=`, `auth%5B%5D=`).
+# A name may close a bracket (`fields[password]=`, `fields%5Bpassword%5D=`) or be an array,
+# keyed or not (`auth[]=`, `auth[0]=`, `auth%5B%5D=`, `fields[password][0]=`).
 _TEXT_PAIR = re.compile(
     r"""(?P<name>(?:(?<![\w.])|(?<=%5[bB]))["']?(?:""" + _NAMES + r""")["']?"""
-    r"""(?:\]|%5[dD])?(?:\[\]|%5[bB]%5[dD])?)(?P<sep>\s*[=:]\s*["']?)"""
+    r"""(?:\]|%5[dD])?(?:\[[^\]\[=&\s]*\]|%5[bB](?:(?!%5[dD])[^=&\s])*%5[dD])*)"""
+    r"""(?P<sep>\s*[=:]\s*["']?)"""
     r"""(?P<value>[^\s&"',;}\]]+)""", re.IGNORECASE)
 # `<password>value</password>`: a credential in an XML answer (`.xml` URLs).
 _TEXT_TAG = re.compile(
