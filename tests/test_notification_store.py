@@ -158,3 +158,13 @@ def test_a_stored_tag_matches_exactly_whatever_its_prefix(store):
     assert [row["notify_tag"] for row in short] == ["build"]
     untagged = add(store)  # no tag: not in the tag index, still found by the empty stored tag
     assert ids(store.query("default", NotificationFilter(notify_tag=""))) == [untagged]
+
+
+def test_the_tag_replacement_of_an_add_finds_the_old_row_through_the_tag_index(store):
+    """The DELETE an add with a TAG runs (not only a statement of its shape) uses the index."""
+    from b24emu.store.notifications import _REPLACE_TAG
+
+    plan = " ".join(row[3] for row in store.database.db.conn.execute(
+        "EXPLAIN QUERY PLAN " + _REPLACE_TAG, ["default", 2, "MP|abcde|x", "MP|abcde|x"]))
+    assert "USING INDEX idx_notifications_plain_tag (portal=? AND <expr>=? AND recipient_id=?)" \
+        in plan
