@@ -180,10 +180,10 @@ class EventStore:
             row = db.execute(
                 "UPDATE event_deliveries SET status = ?, sent_at = ?, duration = ?,"
                 " http_status = ?, response = ?, error = ?, token_hash = ? WHERE id = ?"
-                " AND status = ? RETURNING portal",
+                " AND status IN (?, ?) RETURNING portal",  # not ended yet
                 [status, sent_at, duration, http_status,
                  None if response is None else response[:RESPONSE_LIMIT], error, token_hash,
-                 delivery_id, SENDING]).fetchone()
+                 delivery_id, QUEUED, SENDING]).fetchone()
             if row is not None:
                 self._ended(db, row[0])
                 return True
