@@ -36,6 +36,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
+from b24emu.affinity import pin_worker
 from b24emu.settings import Settings
 
 HEADER_BUFFER_BYTES = 64 * 1024   # what granian buffers per connection for a request head
@@ -329,8 +330,12 @@ def rsgi_app() -> RsgiBridge:
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         level=logging.WARNING)
     app = create_app(settings, seed=False)
-    app.extensions["b24emu"].database.start_checkpointer(wal_limit=settings.wal_limit_bytes)
     emulator = app.extensions["b24emu"]
+    emulator.database.start_checkpointer(wal_limit=settings.wal_limit_bytes)
+    if settings.pin_workers:
+        # After the checkpoint thread started (it stays free), before granian's runtime
+        # threads do (they inherit the pin).
+        pin_worker(emulator.database.locked())
     return RsgiBridge(app, settings.threads, settings.max_body_bytes,
                       quick=emulator.calls_are_quick,
                       body_timeout=settings.header_timeout * BODY_TIMEOUT_FACTOR)

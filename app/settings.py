@@ -8,6 +8,7 @@
 | B24EMU_FIXTURES | fixtures/default.json | portal loaded into an empty database ("" for none) |
 | B24EMU_WORKERS | 2 | server worker processes |
 | B24EMU_THREADS | 4 | threads per worker for calls that may wait (quick calls use none) |
+| B24EMU_PIN_WORKERS | yes | each server worker runs on one CPU of its own (Linux); no: anywhere |
 | B24EMU_TIMEZONE | UTC | the portal's time zone (offset of `date_start`, `server.time`) |
 | B24EMU_ATTACH_MAX_BYTES | 30720 | largest normalized ATTACH that passes (cloud today: 59999) |
 | B24EMU_MAX_BODY_BYTES | 8388608 | largest request body; larger is refused with 413 |
@@ -41,7 +42,7 @@ ENV_PREFIX = "B24EMU_"
 FLAGS = {"host": "--host", "port": "--port", "db": "--db", "fixtures": "--fixtures",
          "workers": "--workers", "threads": "--threads", "tls": "--tls"}
 YES_NO = {"1": 1, "yes": 1, "true": 1, "on": 1, "0": 0, "no": 0, "false": 0, "off": 0, "": 0}
-SWITCHES = {"tls"}  # yes/no settings, kept as 1/0
+SWITCHES = {"tls", "pin_workers"}  # yes/no settings, kept as 1/0
 
 
 class ConfigError(ValueError):
@@ -58,6 +59,7 @@ class Settings:
     fixtures: str = "fixtures/default.json"
     workers: int = 2
     threads: int = 4
+    pin_workers: int = 1
     timezone: str = "UTC"
     attach_max_bytes: int = 30720
     max_body_bytes: int = 8 * 1024 * 1024

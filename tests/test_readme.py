@@ -32,7 +32,7 @@ def test_every_setting_is_in_the_readme_and_the_settings_docstring():
 
 
 def test_the_settings_table_gives_each_default_and_flag_as_the_code_has_them():
-    from b24emu.settings import FLAGS
+    from b24emu.settings import FLAGS, SWITCHES
 
     rows = {}
     for line in section("## Settings").splitlines():
@@ -53,7 +53,7 @@ def test_the_settings_table_gives_each_default_and_flag_as_the_code_has_them():
         value = getattr(defaults, field.name)
         if value is None:
             assert default == "preset's", field.name
-        elif field.name == "tls":
+        elif field.name in SWITCHES:
             assert default == ("yes" if value else "no")
         elif isinstance(value, float):
             assert float(default) == value, field.name

@@ -59,6 +59,8 @@ def refused(done: subprocess.CompletedProcess, cwd: Path, line: str) -> None:
     ([], {"B24EMU_JOURNAL_MAX": "-5"}, "B24EMU_JOURNAL_MAX must be 0 (no journal) or more, got -5"),
     ([], {"B24EMU_TLS": "maybe"},
      "--tls / B24EMU_TLS must be yes or no (or 1/0, true/false, on/off), got 'maybe'"),
+    ([], {"B24EMU_PIN_WORKERS": "sometimes"},
+     "B24EMU_PIN_WORKERS must be yes or no (or 1/0, true/false, on/off), got 'sometimes'"),
     ([], {"B24EMU_RATE_LIMIT": "fast"},
      "B24EMU_RATE_LIMIT: unknown rate limit preset 'fast' (choose standard, enterprise, off)"),
     ([], {"B24EMU_TIMEZONE": "Mars/Olympus"},
