@@ -21,7 +21,8 @@ seconds. Each worker process runs `RsgiBridge`, a small app on granian's own asy
 - SIGTERM/SIGINT: granian stops accepting, the open event streams end at once, in-flight calls
   finish, then the worker exits.
 
-Several workers share one SQLite file; each opens its own connections after it starts.
+Several workers share one SQLite file; each opens its own connections after it starts. Each
+worker runs on a CPU of its own (`b24emu.affinity`, `B24EMU_PIN_WORKERS`).
 """
 
 from __future__ import annotations
