@@ -22,7 +22,7 @@ seconds. Each worker process runs `RsgiBridge`, a small app on granian's own asy
   finish, then the worker exits.
 
 Several workers share one SQLite file; each opens its own connections after it starts. Each
-worker runs on a CPU of its own (`b24emu.affinity`, `B24EMU_PIN_WORKERS`).
+worker is pinned to one CPU, the workers spread out (`b24emu.affinity`, `B24EMU_PIN_WORKERS`).
 """
 
 from __future__ import annotations

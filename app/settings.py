@@ -8,7 +8,7 @@
 | B24EMU_FIXTURES | fixtures/default.json | portal loaded into an empty database ("" for none) |
 | B24EMU_WORKERS | 2 | server worker processes |
 | B24EMU_THREADS | 4 | threads per worker for calls that may wait (quick calls use none) |
-| B24EMU_PIN_WORKERS | yes | each server worker runs on one CPU of its own (Linux); no: anywhere |
+| B24EMU_PIN_WORKERS | yes | each server worker pinned to one CPU, spread out (Linux); no: none |
 | B24EMU_TIMEZONE | UTC | the portal's time zone (offset of `date_start`, `server.time`) |
 | B24EMU_ATTACH_MAX_BYTES | 30720 | largest normalized ATTACH that passes (cloud today: 59999) |
 | B24EMU_MAX_BODY_BYTES | 8388608 | largest request body; larger is refused with 413 |
