@@ -70,8 +70,17 @@ def _until(condition, timeout: float = 20) -> None:
 
 
 def _workers(server: Server) -> list[int]:
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return [int(pid) for pid in children.read_text().split()]
+    """The server process's children (its granian workers), oldest first."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == server.process.pid:
+                found.append(int(entry.name))
+    return sorted(found)
 
 
 def _status_cpus(pid: int, tid: int) -> set[int]:
