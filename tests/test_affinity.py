@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -192,3 +193,29 @@ def test_a_second_emulator_avoids_the_cpu_of_the_first(tmp_path):
     (cpu,) = b
     assert counts[cpu] == min(counts.values()), (a, b, counts)
     assert a != b or min(counts.values()) > 0
+
+
+def test_a_failure_to_pin_leaves_the_worker_unpinned_and_running(monkeypatch, caplog):
+    from contextlib import contextmanager
+
+    from b24emu import affinity
+
+    @contextmanager
+    def unavailable_lock():
+        raise OSError(37, "No locks available")
+        yield
+
+    def refused(pid, cpus):
+        raise OSError(22, "Invalid argument")  # a CPU taken offline meanwhile, say
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: pin_worker returns before it would choose")
+    before = os.sched_getaffinity(0)
+    with caplog.at_level("WARNING", logger="b24emu"):
+        assert affinity.pin_worker(unavailable_lock()) is None
+        monkeypatch.setattr(affinity.os, "sched_setaffinity", refused)
+        assert affinity.pin_worker(threading.Lock()) is None
+    assert os.sched_getaffinity(0) == before
+    assert [record.getMessage().split(" was not pinned")[1] for record in caplog.records] == [
+        " to a CPU ([Errno 37] No locks available); it runs on any",
+        " to a CPU ([Errno 22] Invalid argument); it runs on any"]
