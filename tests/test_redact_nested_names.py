@@ -5,6 +5,7 @@ masked; the recording proxy's log is filtered without `create_app`."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from b24emu.record import recording as rec
@@ -105,3 +106,30 @@ def test_a_keyed_array_credential_is_masked_in_log_text(text):
     """`auth[0]=` is a credential (`is_credential`), so a log line masks its value too, short
     as it is (a value under 8 characters is never searched for elsewhere)."""
     assert "sekret1" not in redact.scrub_text(text)
+
+
+@pytest.mark.parametrize("unit", ["auth%5B", "auth%5bx", "auth[", "fields%5Bauth%5D%5B",
+                                  "\"auth%5B", "token%5D%5Bauth%5B"])
+def test_masking_a_text_of_credential_names_costs_what_an_ordinary_text_does(unit):
+    """Every credential name starts a match; each looks at most a few key segments ahead, so
+    63 KB of `auth%5B` (a log line, a recorded body) costs about what 63 KB of ordinary
+    `name=value` pairs does. With a segment that could hold `%5B` it took 22 s."""
+    size = 63_000
+    hostile = unit * (size // len(unit))
+    ordinary = "x=1&auth=abcdefghij&" * (size // 20)
+
+    def cpu(text):
+        begin = time.process_time()
+        redact.scrub_text(text)
+        return time.process_time() - begin
+
+    assert cpu(hostile) < 10 * max(cpu(ordinary), 0.001)
+
+
+def test_a_huge_parameter_name_is_not_kept_in_the_name_cache():
+    redact._cached_kind.cache_clear()
+    redact.is_credential("auth")
+    huge = "x" * 1_000_000
+    assert not redact.is_credential(huge)
+    assert redact.is_credential("fields[" + "y" * 500 + "][password]")  # long, still read
+    assert redact._cached_kind.cache_info().currsize == 1  # only "auth" is kept

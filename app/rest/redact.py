@@ -26,6 +26,7 @@ from urllib.parse import unquote_plus
 MASK = "***"
 SHOWN_FROM = 8  # a secret this long or longer keeps its first three characters
 SHOWN = 3
+_CACHED_NAME = 128  # longest parameter name whose kind is remembered (see _kind)
 # Parameters that carry a credential in Bitrix24 REST and OAuth calls (compared in lower case).
 CREDENTIAL_KEYS = frozenset({
     "auth", "access_token", "refresh_token", "client_secret", "ap", "auth_id", "refresh_id",
@@ -36,10 +37,16 @@ REST_PREFIX = "rest"
 # `name=value` and `"name": "value"` spellings of a credential inside free text (log lines).
 _NAMES = "|".join(sorted(CREDENTIAL_KEYS, key=len, reverse=True))
 # A name may close a bracket (`fields[password]=`, `fields%5Bpassword%5D=`) or be an array,
-# keyed or not (`auth[]=`, `auth[0]=`, `auth%5B%5D=`, `fields[password][0]=`).
+# keyed or not (`auth[]=`, `auth[0]=`, `auth%5B%5D=`, `fields[password][0]=`). A key segment
+# holds no bracket of its own and a name at most `_KEY_SEGMENTS` of them, so a match tried from
+# any credential name looks only a few segments ahead: the work stays linear in the text's
+# length (with `%5B` allowed inside a segment, `auth%5B` repeated made every start scan to the
+# end: 22 s for 63 KB).
+_KEY_SEGMENTS = 8
 _TEXT_PAIR = re.compile(
     r"""(?P<name>(?:(?<![\w.])|(?<=%5[bB]))["']?(?:""" + _NAMES + r""")["']?"""
-    r"""(?:\]|%5[dD])?(?:\[[^\]\[=&\s]*\]|%5[bB](?:(?!%5[dD])[^=&\s])*%5[dD])*)"""
+    r"""(?:\]|%5[dD])?(?:\[[^\]\[=&\s]*\]|%5[bB](?:(?!%5[bBdD])[^=&\s])*%5[dD])"""
+    r"""{0,""" + str(_KEY_SEGMENTS) + r"""})"""
     r"""(?P<sep>\s*[=:]\s*["']?)"""
     r"""(?P<value>[^\s&"',;}\]]+)""", re.IGNORECASE)
 # `<password>value</password>`: a credential in an XML answer (`.xml` URLs).
@@ -61,8 +68,17 @@ def is_credential(name) -> bool:
     return isinstance(name, str) and _kind(name)[1]
 
 
-@functools.lru_cache(maxsize=4096)
 def _kind(name: str) -> tuple[bool, bool]:
+    """(names a batch's `cmd`, names a credential) for one (decoded) parameter name; the
+    answers for names up to `_CACHED_NAME` characters are kept (a client sends the same few
+    names call after call; a cache of 4096 names of megabytes would hold gigabytes)."""
+    if len(name) > _CACHED_NAME:
+        return _name_kind(name)
+    return _cached_kind(name)
+
+
+
+def _name_kind(name: str) -> tuple[bool, bool]:
     """(names a batch's `cmd`, names a credential) for one (decoded) parameter name: a
     credential when its base or any `[segment]` is a credential key."""
     base, _, rest = name.lstrip(" ").partition("[")
@@ -70,6 +86,9 @@ def _kind(name: str) -> tuple[bool, bool]:
     secret = any(segment.strip(" ").replace(".", "_").replace(" ", "_").lower() in CREDENTIAL_KEYS
                  for segment in segments)
     return name.lower() == BATCH_KEY, secret
+
+
+_cached_kind = functools.lru_cache(maxsize=4096)(_name_kind)
 
 
 def path(url_path: str, secrets: Iterable[str] = ()) -> str:
