@@ -354,3 +354,92 @@ def test_a_reader_holding_a_snapshot_keeps_the_truncate_back_briefly(tmp_path):
     assert _truncate(checkpointer, database.locked)
     assert database.wal_bytes() == 0
     assert database.query("SELECT count(*) AS n FROM filler")[0]["n"] == 1
+
+
+def test_a_kept_back_truncate_rests_only_the_truncate_the_log_still_restarts(tmp_path, caplog):
+    """After a TRUNCATE was kept back (a reader's old snapshot), the rounds that follow take
+    no TRUNCATE, but a log that has grown is still copied and started over, so the WAL file
+    stops growing while the checkpoint thread rests (resting from everything let it grow to
+    6.7 times the limit)."""
+    import sqlite3
+
+    from b24emu.store.db import (
+        TRUNCATE_REST_ROUNDS,
+        TRUNCATE_WAIT_SECONDS,
+        _CheckpointState,
+        _truncate,
+    )
+
+    database = Database(str(tmp_path / "rest.sqlite3"))
+    database.migrate()
+    database.db.conn.execute("PRAGMA wal_autocheckpoint=0")
+    with database.write() as db:
+        db.execute("CREATE TABLE filler (x TEXT)")
+    checkpointer = sqlite3.connect(database.path, timeout=TRUNCATE_WAIT_SECONDS,
+                                   isolation_level=None)
+    assert _truncate(checkpointer, database.locked)  # the migration's pages out of the log
+    reader = sqlite3.connect(database.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM filler").fetchone()  # holds its snapshot
+    with database.write() as db:
+        db.execute("INSERT INTO filler VALUES ('after the reader began')")
+    state, limit = _CheckpointState(), 64 * 1024
+
+    def round_(due=True):
+        database._checkpoint_round(checkpointer, state, database.wal_bytes(), limit, 0.5,
+                                   due=due)
+
+    round_()  # a write since: copies (the reader keeps the end), under the restart size
+    round_()  # idle: TRUNCATE, kept back by the reader
+    assert state.resting == TRUNCATE_REST_ROUNDS
+    assert "could not be emptied" in caplog.text
+    reader.execute("COMMIT")
+    for _ in range(30):  # well past the restart size (3/8 of 64 KiB)
+        with database.write() as db:
+            db.execute("INSERT INTO filler VALUES (?)", ["x" * 3000])
+    grown = database.wal_bytes()
+    round_()  # resting: copied and restarted, not truncated
+    assert state.resting == TRUNCATE_REST_ROUNDS - 1 and database.wal_bytes() == grown
+    for _ in range(30):
+        with database.write() as db:
+            db.execute("INSERT INTO filler VALUES (?)", ["y" * 3000])
+    assert database.wal_bytes() == grown  # written over the copied log, not after it
+    assert database.query("SELECT count(*) AS n FROM filler")[0]["n"] == 61
+
+
+def test_the_wal_of_a_database_reached_through_a_symlink_is_measured(tmp_path):
+    """SQLite keeps `-wal` beside the real file: measured through a symlinked path it read 0,
+    and the checkpoint thread, taking the log for empty, let it grow without bound."""
+    real = tmp_path / "real.sqlite3"
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(real)
+    database = Database(str(link))
+    database.migrate()
+    with database.write() as db:
+        db.execute("CREATE TABLE filler (x TEXT)")
+        db.execute("INSERT INTO filler VALUES (?)", ["x" * 100_000])
+    assert not (tmp_path / "link.sqlite3-wal").exists()
+    assert database.wal_bytes() == os.path.getsize(tmp_path / "real.sqlite3-wal") > 100_000
+
+
+def test_a_failed_control_version_bump_still_lets_the_write_lock_go(database, monkeypatch):
+    """The version is bumped under the lock after COMMIT; if that write fails (a full disk),
+    the error is raised, and the lock is let go all the same: every writer of every process
+    would otherwise wait for it for ever."""
+    from b24emu.store.db import note_control_change
+
+    def full(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Database, "_bump_control_version", full)
+    with pytest.raises(OSError, match="No space left"):
+        with database.write() as db:
+            db.execute("INSERT INTO control (key, value) VALUES ('k', 'v')")
+            note_control_change(db)
+    assert database.write_lock_free()
+    assert database.query("SELECT value FROM control WHERE key = 'k'") == [{"value": "v"}]
+    lock = os.open(os.path.realpath(database.path) + "-writelock", os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another process could take it
+    finally:
+        os.close(lock)

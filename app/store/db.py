@@ -17,11 +17,13 @@ import fcntl
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import sqlite_utils
 from b24emu.store.schema import MIGRATIONS
@@ -123,7 +125,8 @@ class Database:
         and checkpoint with TRUNCATE, which empties the file. So the WAL stays below
         `wal_limit` and is empty once the load ends, unless a connection keeps a read
         transaction open: then no checkpoint can reach the end of the log, the TRUNCATE gives up
-        after `TRUNCATE_WAIT_SECONDS` and is not tried again for `TRUNCATE_REST_ROUNDS` rounds.
+        after `TRUNCATE_WAIT_SECONDS` and is not tried again for `TRUNCATE_REST_ROUNDS` rounds
+        (the log is still copied and started over meanwhile).
         (Taking the lock for a TRUNCATE whenever the file passed a quarter of the limit held
         every writer for 50-80 ms about once a second at 1,000 adds a second; restarting the
         log at every round held them 5-10 ms twice a second, which set the p99 at 10
@@ -141,35 +144,18 @@ class Database:
         def run() -> None:
             conn = sqlite3.connect(self.path, timeout=TRUNCATE_WAIT_SECONDS,
                                    isolation_level=None, check_same_thread=False)
-            last_version, rounds, resting = None, 0, 0
+            state, rounds = _CheckpointState(), 0
             while True:
                 time.sleep(WAL_POLL_SECONDS)  # a stat() per poll; SQLite only every interval
                 rounds += 1
-                size = self.wal_bytes()
                 due = rounds * WAL_POLL_SECONDS >= interval
-                if resting:  # readers kept the last TRUNCATE back: leave them be a while
-                    if due:
-                        resting, rounds = resting - 1, 0
-                    continue
+                if due:
+                    rounds = 0
+                size = self.wal_bytes()
                 if size <= wal_limit * 7 // 8 and not due:
                     continue
-                rounds = 0
                 try:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                    idle, last_version = version == last_version, version
-                    if size == 0:
-                        continue
-                    frame_bytes = WAL_FRAME_HEADER + conn.execute(
-                        "PRAGMA page_size").fetchone()[0]
-                    if not idle and size <= wal_limit * 7 // 8 and _copy_log(
-                            conn, self._exclusive, (wal_limit * 3 // 4) // frame_bytes,
-                            (wal_limit * RESTART_AT // 8) // frame_bytes):
-                        continue
-                    if not _truncate(conn, self._exclusive):
-                        resting = TRUNCATE_REST_ROUNDS
-                        log.warning("the WAL could not be emptied: a reader holds an old"
-                                    " snapshot open (it is tried again in %.0f s)",
-                                    TRUNCATE_REST_ROUNDS * interval)
+                    self._checkpoint_round(conn, state, size, wal_limit, interval, due=due)
                 except (sqlite3.Error, OSError):
                     continue  # busy, or the lock file not at hand: the next round does it
 
@@ -177,10 +163,39 @@ class Database:
         thread.start()
         return thread
 
+    def _checkpoint_round(self, conn: sqlite3.Connection, state: _CheckpointState, size: int,
+                          wal_limit: int, interval: float, *, due: bool) -> None:
+        """One round of the checkpoint thread (`start_checkpointer`): the WAL file is `size`
+        bytes; `due` once every interval (else the file has passed seven eighths of the limit).
+        """
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        idle, state.last_version = version == state.last_version, version
+        if size == 0:
+            return
+        frame_bytes = WAL_FRAME_HEADER + conn.execute("PRAGMA page_size").fetchone()[0]
+        restart_frames = (wal_limit * RESTART_AT // 8) // frame_bytes
+        if state.resting:
+            # The last TRUNCATE was kept back (a reader's old snapshot, or another process
+            # copying at that moment): no TRUNCATE for a while, so writers are not held up
+            # again and again, but the log is still started over whenever it can be.
+            if due:
+                state.resting -= 1
+                _copy_log(conn, self._exclusive, sys.maxsize, restart_frames)
+            return
+        if not idle and size <= wal_limit * 7 // 8 and _copy_log(
+                conn, self._exclusive, (wal_limit * 3 // 4) // frame_bytes, restart_frames):
+            return
+        if not _truncate(conn, self._exclusive):
+            state.resting = TRUNCATE_REST_ROUNDS
+            log.warning("the WAL could not be emptied: a reader holds an old snapshot open, or"
+                        " another process was copying it (tried again in %.0f s)",
+                        TRUNCATE_REST_ROUNDS * interval)
+
     def wal_bytes(self) -> int:
-        """The size of the write-ahead log file (0 when it is empty or absent)."""
+        """The size of the write-ahead log file (0 when it is empty or absent), beside the
+        database's real path as SQLite keeps it (a symlinked path has no `-wal` of its own)."""
         try:
-            return os.path.getsize(self.path + "-wal")
+            return os.path.getsize(os.path.realpath(self.path) + "-wal")
         except OSError:
             return 0
 
@@ -260,10 +275,19 @@ class Database:
             # After the COMMIT (or ROLLBACK), still under the lock: a reader that sees the new
             # version finds the change committed, and bumps never interleave.
             handle._b24emu_control_changed = False
-            self._bump_control_version()
-        if self._lock_fd is not None and self._lock_pid == _Pid.value:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        self._write_lock.release()
+            try:
+                self._bump_control_version()
+            except OSError:  # the disk full, say: the lock must still be let go
+                self._unlock()
+                raise
+        self._unlock()
+
+    def _unlock(self) -> None:
+        try:
+            if self._lock_fd is not None and self._lock_pid == _Pid.value:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def write(self, *, savepoint: bool = True) -> Iterator[sqlite_utils.Database]:
@@ -423,6 +447,14 @@ class Database:
         if getattr(self._local, "pid", None) == _Pid.value:
             self._local.db.close()
         self._local = threading.local()
+
+
+@dataclass
+class _CheckpointState:
+    """What the checkpoint thread carries from one round to the next."""
+
+    last_version: int | None = None  # PRAGMA data_version at the last round: idle if the same
+    resting: int = 0  # due rounds left without a TRUNCATE after one was kept back
 
 
 def note_control_change(db: sqlite_utils.Database) -> None:
