@@ -32,8 +32,9 @@ def _parts(url: str, source: str):
 
 def masked(url: str) -> str:
     """The URL with a webhook's secret code (and whatever follows it) replaced by `…`, and
-    without its query (`?auth=…`)."""
+    without its query (`?auth=…`) or a `user:password@` before the host."""
     parts = urlsplit(url.strip())
+    parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
     match = _SECRET_PATH.match(parts.path)
     if not match:
         return parts._replace(query="", fragment="").geturl()

@@ -347,3 +347,13 @@ def test_control_commands_take_the_base_url_never_a_webhook(server, run, monkeyp
                               f"with a path: {server.base}/_emulator/ui/\n")
     code, out, _ = run("clock", "--url", server.base + "/")  # a trailing slash is fine
     assert code == 0 and "running" in out
+
+
+def test_a_password_in_a_url_is_never_shown_in_a_message(run):
+    """`user:password@` before the host (a portal behind basic auth) is dropped from every
+    message that shows a URL, as the webhook's code is."""
+    code, out, err = run("notify", "--url", "https://admin:s3cretpass@portal.example/rest/1/",
+                         "--user", "2", "--text", "hi")
+    assert (code, out) == (2, "")
+    assert "s3cretpass" not in err and "admin" not in err
+    assert "https://portal.example/rest/1/" in err

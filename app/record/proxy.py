@@ -79,7 +79,7 @@ def parse_upstream(url: str, token: str | None) -> tuple[str, str, str]:
     parts = urlsplit(url.strip())
     host = parts.netloc.rpartition("@")[2]  # user:password@ is sent, never shown or written
     if parts.scheme not in ("http", "https") or not host:
-        shown = masked_url(parts._replace(netloc=host).geturl())
+        shown = masked_url(url)
         raise UpstreamError(f"--upstream must be a portal's REST URL like "
                             f"https://example.bitrix24.com/rest/1/<code>/, got {shown!r}")
     segments = [segment for segment in parts.path.split("/") if segment]
