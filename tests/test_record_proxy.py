@@ -196,3 +196,53 @@ def test_a_short_password_does_not_mangle_a_redirect(portal, tmp_path):
     finally:
         proxy.stop()
     assert moved.headers["Location"] == f"{portal.url}/rest/1/hoo***/profile?x=10"
+
+
+def test_at_most_two_calls_are_prepared_for_the_file_at_once_and_every_one_is_recorded(
+        portal, tmp_path, monkeypatch):
+    """Each entry being built holds a copy of its answer (up to 32 MB): at most
+    `MAX_RECORDING_AT_ONCE` are built at the same time; a third call waits its turn (its
+    answer with it) and is recorded too, not dropped."""
+    import threading
+
+    out = tmp_path / "slots.json"
+    inside, most, release = [0], [0], threading.Event()
+    lock = threading.Lock()
+    real_entry = proxy_module.rec.entry
+
+    def slow_entry(**call):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        release.wait(10)
+        try:
+            return real_entry(**call)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(proxy_module.rec, "entry", slow_entry)
+    proxy = RecordingProxy(f"{portal.url}/rest/1/hookcode99/", out).start()
+    answers: list = []
+    try:
+        callers = [threading.Thread(target=lambda method=method: answers.append(
+            requests.get(f"{proxy.url}/rest/{method}", timeout=30).status_code))
+            for method in ("user.current", "profile", "server.time")]
+        for caller in callers:
+            caller.start()
+        pause = threading.Event()  # never set: a wait on it is a nap
+        for _ in range(1000):
+            if inside[0] >= 2:
+                break
+            pause.wait(0.01)
+        pause.wait(0.3)  # time for the third to get in, were it let in
+        assert inside[0] == 2
+        release.set()
+        for caller in callers:
+            caller.join(30)
+    finally:
+        release.set()
+        proxy.stop()
+    assert answers == [200, 200, 200] and most[0] == proxy_module.MAX_RECORDING_AT_ONCE == 2
+    assert sorted(call["method"] for call in load(out)["calls"]) == [
+        "profile", "server.time", "user.current"]

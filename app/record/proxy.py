@@ -12,6 +12,9 @@ call and a save costs one line, not the whole file.
 The recording never costs the client its answer: once the file is full (`MAX_CALLS`,
 `MAX_RECORDING_BYTES`) no call is even prepared for it, and a failed write (disk full) or an
 entry that cannot be built stops the recording, logged once, while calls are still forwarded.
+At most `MAX_RECORDING_AT_ONCE` entries are built at the same time (each holds a copy of its
+answer); a call beyond that waits its turn before its answer is sent, so every call is recorded
+and memory holds a few answers, not one per client.
 The file is opened only once the proxy listens, so a busy port leaves an existing file as it was.
 """
 
