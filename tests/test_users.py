@@ -412,7 +412,9 @@ def test_default_users_have_realistic_values(default_portal):
     ({"FILTER": {"FIND": "sales"}}, [3]),  # department name
     ({"FILTER": {"FIND": "bob builder"}}, [2]),  # every word
     ({"FILTER": {"FIND": "ob"}}, []),  # words are matched from their start
-    ({"FILTER": {"FIND": "anna", "NAME": "Bob"}}, [1]),  # FIND alone counts
+    ({"FILTER": {"FIND": "anna", "NAME": "Bob"}}, []),  # FIND and the other fields all hold
+    ({"FILTER": {"FIND": "anna", "NAME": "An"}}, [1]),
+    ({"FILTER": {"FIND": "s", "UF_DEPARTMENT": 999}}, []),
     ({"FILTER": {"NAME": "b"}}, [2]),  # right LIKE: "b%"
     ({"FILTER": {"LAST_NAME": "dmin"}}, []),
     ({"FILTER": {"WORK_POSITION": "Sales"}}, [3]),

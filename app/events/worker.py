@@ -158,7 +158,7 @@ class DeliveryWorker:
                 self.deliver(delivery)
             except Exception:
                 log.exception("event delivery %s failed unexpectedly", delivery["id"])
-                try:  # recorded as failed, and the tokens issued for it (if any) deleted
+                try:  # recorded as failed; its tokens (if any) stay with its row until trimmed
                     self._finish(delivery, FAILED, self.emulator.clock.now(), 0.0, None, None,
                                  "internal error", delivery.get("token_hash"))
                 except Exception:  # a locked or closed database: this thread goes on

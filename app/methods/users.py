@@ -157,18 +157,20 @@ def user_get(call: Call) -> Page:
 @method("user.search", scope="user",
         params=("FILTER", "sort", "order", "select", "ADMIN_MODE", "start"))
 def user_search(call: Call) -> Page:
-    """user.get with FIND (name, position, department words) and right-LIKE name filters."""
+    """user.get with FIND (name, position, department words) and right-LIKE name filters; FIND
+    and the other conditions must all hold (userGet merges FIND's search filter into the
+    prepared filter)."""
     conditions = _conditions(call.params)
-    find = next((value for key, value in conditions.items() if key == "FIND"), None)
-    if find is not None and php.trim(find) != "":
-        words = [word.lower() for word in _WORDS.findall(php.to_str(find))]
-        return _user_list(call, {}, lambda record: _found(record, words), search=True)
     rewritten = {}
     for key, value in conditions.items():
         if key in RIGHT_LIKE_FIELDS and isinstance(value, str):
             rewritten[f"=%{key}"] = value if "%" in value else value + "%"
         elif key != "FIND":
             rewritten[key] = value
+    find = next((value for key, value in conditions.items() if key == "FIND"), None)
+    if find is not None and php.trim(find) != "":
+        words = [word.lower() for word in _WORDS.findall(php.to_str(find))]
+        return _user_list(call, rewritten, lambda record: _found(record, words), search=True)
     return _user_list(call, rewritten, search=True)
 
 
