@@ -234,7 +234,10 @@ def _record(row: dict, zone, *, listing: bool) -> dict:
     return record
 
 
-RESERVE_ATTEMPTS = 3  # picks by one event.offline.get when other consumers take its records
+# Picks by one event.offline.get: the first without the write lock; if another consumer took
+# some of those records meanwhile, a second one inside the call's transaction (the reserve
+# began it), which no other writer can change, so it is the last.
+RESERVE_ATTEMPTS = 2
 
 
 @method("event.offline.get", scope=GLOBAL_SCOPE,
@@ -257,7 +260,7 @@ def event_offline_get(call: Call) -> dict:
     if process_id is None:
         # Picked without the write lock (a whole queue is read and sorted in Python), then
         # reserved under it only while still free: records another consumer reserved in
-        # between are picked again from what is left, a few times at most.
+        # between are picked again from what is left (see RESERVE_ATTEMPTS).
         process_id, reserved = events.new_process_id(), 0
         for _ in range(RESERVE_ATTEMPTS):
             free = _pick(call, scope, [connector, int(with_errors), ""], GET_FIELDS,
