@@ -162,7 +162,8 @@ _C_SCALARS = frozenset({str, int, bool, type(None)})
 _C_CHECK_LIMIT = 10_000  # values larger than this are left to the slow path whole
 
 
-_PHP_ESCAPED_CHARS = ("\\", "/", "<", ">", "&", "'")  # what _PHP_STRING_RE can match starts so
+# What every match of _PHP_STRING_RE starts with (a quick scan rules the regex out).
+_PHP_ESCAPED_CHARS = tuple(sorted({escape[0] for escape in _PHP_STRING_ESCAPES}))
 
 
 def _php_escape(match: re.Match) -> str:

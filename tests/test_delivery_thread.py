@@ -4,28 +4,19 @@ of any other delivery do."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
-from b24emu import create_app
 from b24emu.events import fire
 
-PORTAL = {
-    "users": [{"id": 1, "name": "Ada", "admin": True}],
-    "apps": [{"client_id": "local.crm.app", "client_secret": "s", "scopes": ["crm"],
-              "tokens": [{"access_token": "admintoken", "user_id": 1,
-                          "expires_at": "2099-01-01T00:00:00+00:00"}]}],
-}
+from tests.conftest import queue_app
+
 HANDLER = "http://127.0.0.1:9/handler"
 
 
 @pytest.fixture
 def app(settings, clock, tmp_path):
-    fixture = tmp_path / "portal.json"
-    fixture.write_text(json.dumps(PORTAL))
-    app = create_app(settings.with_overrides(fixtures=str(fixture)), clock=clock)
-    app.extensions["b24emu"].deliveries.wake = lambda: None  # the test runs the loop itself
+    app = queue_app(settings, clock, tmp_path)  # the test runs the delivery loop itself
     reply = app.test_client().post("/rest/event.bind.json", json={
         "auth": "admintoken", "event": "ONCRMDEALADD", "handler": HANDLER})
     assert reply.status_code == 200, reply.get_json()

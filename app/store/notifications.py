@@ -54,7 +54,7 @@ _REPLACE_TAG = ("DELETE FROM notifications WHERE portal = ? AND recipient_id = ?
                 + _STORED_TAG_CONDITION.format(column="notify_tag"))
 
 
-def _stored_tag_condition(column: str, value: str) -> tuple[str, str, ...]:
+def _stored_tag_condition(column: str, value: str) -> tuple[str, ...]:
     """SQL and values matching a stored tag exactly (the empty tag has no index entries)."""
     if value == "":
         return f"{column} = ?", value
