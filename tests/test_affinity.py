@@ -139,7 +139,8 @@ def test_each_worker_runs_on_a_cpu_of_its_own(tmp_path):
 
 
 def test_a_server_allowed_one_cpu_runs_unpinned_and_answers(tmp_path):
-    """Started with one allowed CPU (`taskset -c 0 b24emu serve`): nothing to choose."""
+    """Started with one allowed CPU (`taskset -c 0 b24emu serve`): there is nothing to choose
+    (a pin would look the same), so what this shows is that such a server starts and serves."""
     allowed = os.sched_getaffinity(0)
     cpu = min(allowed)
     os.sched_setaffinity(0, {cpu})  # the server inherits it
@@ -148,7 +149,7 @@ def test_a_server_allowed_one_cpu_runs_unpinned_and_answers(tmp_path):
     finally:
         os.sched_setaffinity(0, allowed)
     try:
-        assert [os.sched_getaffinity(pid) for pid in _workers(server)] == [{cpu}, {cpu}]
+        assert len(_workers(server)) == 2
         answer = requests.get(f"{server.base}/rest/1/devtoken/server.time.json", timeout=10)
         assert answer.status_code == 200 and "result" in answer.json()
     finally:
